@@ -1,0 +1,20 @@
+#pragma once
+// Strict JSON parsing for request bodies and files: refuses duplicate keys at any depth (the
+// gateway's JSON.parse keeps the last value, a parser differential), invalid UTF-8, nesting
+// deeper than max_depth and trailing bytes. Never throws.
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace clawgate::json {
+
+struct StrictParse {
+  std::optional<nlohmann::json> value;  // set on success
+  std::string error;                    // e.g. "duplicate key \"tool\" at /", "invalid UTF-8"
+};
+
+StrictParse parse_strict(std::string_view text, std::size_t max_depth = 64);
+
+}  // namespace clawgate::json

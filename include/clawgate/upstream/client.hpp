@@ -1,0 +1,116 @@
+#pragma once
+// The upstream (gateway) client: a keep-alive connection pool over http or https (certificate
+// and host name verified), connect and response deadlines, and an Exchange that reads the
+// response head first so the caller can relay the body buffered or as a stream.
+
+#include <atomic>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "clawgate/config/config.hpp"
+#include "clawgate/core/net.hpp"
+
+namespace clawgate::upstream {
+
+namespace http = beast::http;
+using Clock = std::chrono::steady_clock;
+
+enum class Failure {
+  none,
+  refused,          // could not connect / resolve (502)
+  connect_timeout,  // connect did not finish in connect_timeout_ms (504)
+  timeout,          // no response head (or whole buffered response) in time (504)
+  reset,            // connection reset or closed early (502)
+  protocol,         // unparsable response (502)
+  tls,              // TLS handshake or certificate verification failed (502)
+  overloaded,       // upstream.max_connections all busy (503)
+};
+std::string_view describe(Failure f);
+int status_for(Failure f);          // 502 / 503 / 504
+std::string_view code_for(Failure f);  // upstream_error / overloaded / upstream_timeout
+
+class Client;
+
+struct Connection {
+  explicit Connection(Client& owner, const net::any_io_executor& ex);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  socket_t& lowest();
+
+  Client& owner;
+  std::optional<socket_t> plain;
+  std::optional<net::ssl::stream<socket_t>> secure;
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since{};
+  bool reused = false;
+};
+using ConnectionPtr = std::unique_ptr<Connection>;
+
+class Exchange {
+ public:
+  Exchange(Client& client, ConnectionPtr conn);
+  unsigned status() const { return parser_.get().result_int(); }
+  const http::fields& fields() const { return parser_.get().base(); }
+  bool is_event_stream() const;
+  bool done() const { return parser_.is_done(); }
+  // Appends the next body bytes to `out`; `budget` bounds the wait. Failure::none on success.
+  task<Failure> read_some(std::string& out, Clock::duration budget);
+  // Reads the rest of the body into `out` by `deadline`, at most `limit` bytes in total.
+  task<Failure> read_all(std::string& out, Clock::time_point deadline, std::size_t limit);
+  // Returns the connection to the pool when the response completed and allows keep-alive.
+  void finish();
+
+ private:
+  friend class Client;
+  Client& client_;
+  ConnectionPtr conn_;
+  http::response_parser<http::buffer_body> parser_;
+  std::array<char, 16384> chunk_{};
+};
+using ExchangePtr = std::unique_ptr<Exchange>;
+
+class Client {
+ public:
+  Client(net::io_context& ioc, config::Upstream cfg);
+  // Builds the TLS context for https upstreams; an error message on failure.
+  std::optional<std::string> init();
+  const config::Upstream& config() const { return cfg_; }
+
+  // Sends `req` (Host and Authorization already set) and reads the response head by `deadline`.
+  task<std::variant<ExchangePtr, Failure>> start(http::request<http::string_body> req,
+                                                 Clock::time_point deadline);
+  // GET probe_path on a fresh connection; true on a 2xx answer.
+  task<bool> probe();
+
+  std::size_t open_connections() const { return open_.load(); }
+  std::size_t idle_connections();
+
+ private:
+  friend struct Connection;
+  friend class Exchange;
+  task<std::variant<ConnectionPtr, Failure>> connect(Clock::time_point deadline);
+  ConnectionPtr take_idle();
+  void release(ConnectionPtr c);
+
+  net::io_context& ioc_;
+  const config::Upstream cfg_;
+  std::optional<net::ssl::context> tls_;
+  std::mutex mu_;
+  std::vector<ConnectionPtr> idle_;
+  std::atomic<std::size_t> open_{0};
+};
+
+}  // namespace clawgate::upstream

@@ -1,0 +1,107 @@
+#include "clawgate/cli/cli.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "clawgate/auth/tokens.hpp"
+#include "clawgate/policy/policy.hpp"
+
+namespace clawgate::cli {
+namespace {
+
+constexpr std::string_view kUsage = R"(usage: clawgate <command> [options]
+
+commands:
+  serve --config FILE         run the proxy (SIGTERM drains, SIGHUP reloads the policy)
+  policy check FILE           validate a policy file (exit 1 when invalid)
+  token new                   print a new client token and its SHA-256 as JSON
+  token hash                  read a token on stdin, print its SHA-256 hex
+  --version                   print the version
+  --help                      print this help
+
+Not in this build yet (see README "Status"): policy test|explain, classify, audit, approvals.
+)";
+
+int usage_error(const std::string& message) {
+  std::cerr << "clawgate: " << message << "\n\n" << kUsage;
+  return 2;
+}
+
+int token_command(const std::vector<std::string>& args) {
+  if (args.size() == 1 && args[0] == "new") {
+    const auto token = auth::new_token();
+    if (!token) {
+      std::cerr << "clawgate: the system random number generator failed\n";
+      return 1;
+    }
+    std::cout << nlohmann::json{{"token", *token}, {"token_sha256", auth::hash_token(*token)}}.dump()
+              << "\n";
+    return 0;
+  }
+  if (args.size() == 1 && args[0] == "hash") {
+    std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    if (!input.empty() && input.back() == '\n') input.pop_back();
+    if (!input.empty() && input.back() == '\r') input.pop_back();
+    if (input.empty()) {
+      std::cerr << "clawgate: token hash: no token on standard input\n";
+      return 1;
+    }
+    std::cout << auth::hash_token(input) << "\n";
+    return 0;
+  }
+  return usage_error("token: expected `token new` or `token hash`");
+}
+
+int policy_command(const std::vector<std::string>& args) {
+  if (args.size() == 2 && args[0] == "check") {
+    auto loaded = policy::load_policy_file(args[1]);
+    if (auto* err = std::get_if<policy::LoadError>(&loaded)) {
+      std::cerr << "clawgate: invalid policy: " << err->message << "\n";
+      return 1;
+    }
+    const auto& p = std::get<policy::PolicyPtr>(loaded);
+    std::cout << "ok: policy \"" << p->name << "\", " << p->rules.size()
+              << " rules, sha256 " << p->sha256 << "\n";
+    return 0;
+  }
+  if (!args.empty() && (args[0] == "test" || args[0] == "explain")) {
+    return usage_error("policy " + args[0] + " is not available in this build yet");
+  }
+  return usage_error("policy: expected `policy check FILE`");
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return usage_error("no command given");
+  const std::string cmd = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (cmd == "--version") {
+    std::cout << "clawgate " << CLAWGATE_VERSION << "\n";
+    return 0;
+  }
+  if (cmd == "serve") {
+    if (rest.size() == 2 && rest[0] == "--config") return serve(rest[1].c_str());
+    return usage_error("serve: expected `serve --config FILE`");
+  }
+  if (cmd == "token") return token_command(rest);
+  if (cmd == "policy") return policy_command(rest);
+  if (cmd == "classify" || cmd == "audit" || cmd == "approvals") {
+    return usage_error(cmd + " is not available in this build yet");
+  }
+  return usage_error("unknown command `" + cmd + "`");
+}
+
+}  // namespace clawgate::cli

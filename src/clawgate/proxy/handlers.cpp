@@ -1,0 +1,601 @@
+#include "clawgate/proxy/handlers.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <spdlog/spdlog.h>
+
+#include "clawgate/core/crypto.hpp"
+#include "clawgate/http/errors.hpp"
+#include "clawgate/http/head.hpp"
+#include "clawgate/http/routes.hpp"
+#include "clawgate/json/strict.hpp"
+#include "clawgate/request/target.hpp"
+#include "clawgate/upstream/headers.hpp"
+
+namespace clawgate::proxy {
+namespace {
+
+namespace http = beast::http;
+using server::BodyResult;
+using server::ClientConnection;
+using server::HeadResult;
+using server::RequestParser;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr std::string_view kTraceHeader = "X-Clawgate-Trace-Id";
+
+std::int64_t micros_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
+}
+
+std::string new_trace_id() {
+  if (auto id = core::random_hex(16)) return *id;
+  spdlog::error("the CSPRNG failed; using an all-zero trace id");
+  return std::string(32, '0');
+}
+
+// The request-target from the request line, for choosing an error shape even when the head is
+// malformed.
+std::string request_line_path(std::string_view head) {
+  const auto sp1 = head.find(' ');
+  if (sp1 == std::string_view::npos) return "";
+  const auto sp2 = head.find(' ', sp1 + 1);
+  const auto eol = head.find('\r');
+  if (sp2 == std::string_view::npos || (eol != std::string_view::npos && sp2 > eol)) return "";
+  return std::string(clawgate::http::target_path(head.substr(sp1 + 1, sp2 - sp1 - 1)));
+}
+
+// Per-request state shared by the stages of one request.
+struct Ctx {
+  std::string trace_id = new_trace_id();
+  Clock::time_point start = Clock::now();
+  std::string peer;
+  std::string method;
+  std::string path;
+  clawgate::http::ErrorShape shape = clawgate::http::ErrorShape::openai;
+  std::optional<std::string> identity;
+  std::string route;
+  bool keep_alive = false;
+  bool received_logged = false;
+};
+
+class HandlerBase : public server::RequestHandler {
+ public:
+  explicit HandlerBase(std::shared_ptr<Services> svc) : svc_(std::move(svc)) {}
+
+  task<void> refuse_overloaded(ClientConnection& conn) override {
+    Ctx ctx = begin(conn, "");
+    co_await reply_error(conn, ctx, 503, "overloaded",
+                         "clawgate is at limits.max_connections; retry shortly", nullptr, false);
+  }
+
+  task<void> refuse_head(ClientConnection& conn, HeadResult why, std::string_view partial) override {
+    Ctx ctx = begin(conn, partial);
+    if (why == HeadResult::timeout) {
+      co_await reply_error(conn, ctx, 408, "request_timeout",
+                           "the request head was not complete within limits.header_timeout_ms",
+                           nullptr, false);
+    } else {
+      co_await reply_error(conn, ctx, 431, "headers_too_large",
+                           "the request head exceeds limits.max_header_bytes; send fewer or "
+                           "smaller headers",
+                           nullptr, false);
+    }
+  }
+
+ protected:
+  Ctx begin(ClientConnection& conn, std::string_view head) const {
+    Ctx ctx;
+    ctx.peer = conn.peer();
+    ctx.path = request_line_path(head);
+    ctx.shape = ctx.path == "/tools/invoke" ? clawgate::http::ErrorShape::tools
+                                            : clawgate::http::ErrorShape::openai;
+    return ctx;
+  }
+
+  void audit(const Ctx& ctx, std::string stage, json data, bool durable = false) const {
+    svc_->audit->append({ctx.trace_id, std::move(stage), ctx.identity, ctx.route, std::move(data)},
+                        durable);
+  }
+
+  void log_received(Ctx& ctx, const std::string* body) const {
+    if (ctx.received_logged) return;
+    ctx.received_logged = true;
+    json data = {{"method", ctx.method},
+                 {"path", ctx.path},
+                 {"client", ctx.peer},
+                 {"bytes", body ? body->size() : 0},
+                 {"body_sha256", core::sha256_hex(body ? *body : std::string())}};
+    if (body != nullptr && svc_->config->audit.include_bodies) data["body"] = *body;
+    audit(ctx, "received", std::move(data));
+  }
+
+  template <class Body>
+  void decorate(const Ctx& ctx, http::response<Body>& res) const {
+    res.set(kTraceHeader, ctx.trace_id);
+    res.keep_alive(ctx.keep_alive && !svc_->draining.load());
+  }
+
+  task<bool> reply_json(ClientConnection& conn, Ctx& ctx, unsigned status, const json& body) {
+    http::response<http::string_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::content_type, "application/json; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    decorate(ctx, res);
+    res.body() = body.dump();
+    res.prepare_payload();
+    const bool ok = co_await conn.write(res);
+    co_return ok && res.keep_alive();
+  }
+
+  // Every refusal goes through here: audited (received + rejected), shaped per route, traced.
+  task<bool> reply_error(ClientConnection& conn, Ctx& ctx, unsigned status, std::string_view code,
+                         std::string_view message, const json& extra, bool keep_alive,
+                         std::string_view allow = {}) {
+    log_received(ctx, nullptr);
+    json data = {{"status", status}, {"code", code}, {"reason", message}};
+    if (extra.is_object() && extra.contains("rule")) data["rule"] = extra["rule"];
+    audit(ctx, "rejected", std::move(data));
+    http::response<http::string_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::content_type, "application/json; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    if (!allow.empty()) res.set(http::field::allow, allow);
+    if (status == 401) res.set(http::field::www_authenticate, "Bearer");
+    if (status == 429 || status == 503) res.set(http::field::retry_after, "1");
+    ctx.keep_alive = ctx.keep_alive && keep_alive;
+    decorate(ctx, res);
+    res.body() = clawgate::http::error_body(ctx.shape, status, code, message, ctx.trace_id, extra);
+    res.prepare_payload();
+    const bool ok = co_await conn.write(res);
+    co_return ok && res.keep_alive();
+  }
+
+  // Steps shared by both listeners up to the route table: framing, head parse, Upgrade.
+  // Returns false (and has answered) when the request was refused.
+  task<bool> parse_head(ClientConnection& conn, Ctx& ctx, const std::string& head,
+                        RequestParser& parser, bool& refused_keep) {
+    refused_keep = false;
+    const auto check = clawgate::http::check_request_head(head);
+    if (!check.ok()) {
+      co_await reply_error(conn, ctx, static_cast<unsigned>(check.status),
+                           check.status == 501 ? "not_implemented" : "invalid_request",
+                           check.status == 501
+                               ? "only the chunked transfer coding is supported"
+                               : "malformed request: " + check.reason,
+                           nullptr, false);
+      co_return false;
+    }
+    parser.header_limit(static_cast<std::uint32_t>(svc_->config->limits.max_header_bytes + 4));
+    parser.body_limit(boost::none);
+    error_code ec;
+    parser.put(net::buffer(head), ec);
+    if (ec || !parser.is_header_done()) {
+      co_await reply_error(conn, ctx, 400, "invalid_request",
+                           "malformed request head: " + ec.message(), nullptr, false);
+      co_return false;
+    }
+    const auto& req = parser.get();
+    ctx.method = std::string(req.method_string());
+    ctx.keep_alive = req.keep_alive();
+    const bool has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
+    // A refusal before the body is read can keep the connection only if there is no body.
+    refused_keep = !has_body;
+    if (req.find(http::field::upgrade) != req.end()) {
+      co_await reply_error(conn, ctx, 400, "upgrade_refused",
+                           "protocol upgrades (WebSocket, h2c) are never forwarded", nullptr, false);
+      co_return false;
+    }
+    co_return true;
+  }
+
+  task<bool> route_refusal(ClientConnection& conn, Ctx& ctx, const clawgate::http::RouteMatch& m,
+                           bool keep) {
+    if (m.kind == clawgate::http::RouteMatch::Kind::not_found) {
+      co_return co_await reply_error(conn, ctx, 404, "not_found",
+                                     "no such route on clawgate: " + ctx.path, nullptr, keep);
+    }
+    co_return co_await reply_error(conn, ctx, 405, "method_not_allowed",
+                                   ctx.method + " is not allowed on " + ctx.path + "; use " +
+                                       m.allow,
+                                   nullptr, keep, m.allow);
+  }
+
+  task<bool> read_body(ClientConnection& conn, Ctx& ctx, RequestParser& parser, bool& ok) {
+    ok = false;
+    const std::size_t limit = svc_->config->limits.max_body_bytes;
+    if (parser.content_length().value_or(0) > limit) {
+      co_return co_await reply_error(conn, ctx, 413, "payload_too_large",
+                                     "the request body exceeds limits.max_body_bytes (" +
+                                         std::to_string(limit) + " bytes)",
+                                     nullptr, false);
+    }
+    parser.body_limit(limit);
+    switch (co_await conn.read_body(parser)) {
+      case BodyResult::ok: ok = true; co_return true;
+      case BodyResult::too_large:
+        co_return co_await reply_error(conn, ctx, 413, "payload_too_large",
+                                       "the request body exceeds limits.max_body_bytes (" +
+                                           std::to_string(limit) + " bytes)",
+                                       nullptr, false);
+      case BodyResult::malformed:
+        co_return co_await reply_error(conn, ctx, 400, "invalid_request",
+                                       "malformed chunked request body", nullptr, false);
+      case BodyResult::timeout:
+        co_return co_await reply_error(conn, ctx, 408, "request_timeout",
+                                       "the request body did not arrive within "
+                                       "limits.idle_timeout_ms",
+                                       nullptr, false);
+      case BodyResult::closed: co_return false;
+    }
+    co_return false;
+  }
+
+  std::shared_ptr<Services> svc_;
+};
+
+// ---------------------------------------------------------------------------------------------
+class ProxyHandler final : public HandlerBase {
+ public:
+  using HandlerBase::HandlerBase;
+
+  task<bool> handle(ClientConnection& conn, std::string head) override {
+    Ctx ctx = begin(conn, head);
+    RequestParser parser;
+    bool keep = false;
+    if (!co_await parse_head(conn, ctx, head, parser, keep)) co_return false;
+    auto& req = parser.get();
+    const std::string_view target = req.target();
+    const auto m = clawgate::http::match_proxy_route(ctx.method, target);
+    if (m.kind != clawgate::http::RouteMatch::Kind::found) {
+      co_return co_await route_refusal(conn, ctx, m, keep);
+    }
+    ctx.route = std::string(clawgate::http::route_word(m.id));
+    if (clawgate::http::target_has_query(target)) {
+      co_return co_await reply_error(conn, ctx, 400, "invalid_request",
+                                     "query strings are not accepted on clawgate routes",
+                                     nullptr, keep);
+    }
+    if (m.id == clawgate::http::RouteId::healthz) {
+      const json live = {{"ok", true}, {"status", "live"}};
+      co_return co_await reply_json(conn, ctx, 200, live);
+    }
+    if (m.id == clawgate::http::RouteId::readyz) co_return co_await readyz(conn, ctx);
+
+    // Authentication.
+    const auto auth_it = req.find(http::field::authorization);
+    const auto identity = svc_->clients.authenticate(
+        auth_it == req.end() ? std::string_view{} : std::string_view(auth_it->value()));
+    if (!identity) {
+      co_return co_await reply_error(conn, ctx, 401, "unauthorized",
+                                     "missing or unknown bearer token; send Authorization: "
+                                     "Bearer <your clawgate client token>",
+                                     nullptr, keep);
+    }
+    ctx.identity = identity->id;
+
+    bool body_ok = false;
+    const bool after_body = co_await read_body(conn, ctx, parser, body_ok);
+    if (!body_ok) co_return after_body;
+    // From here on the whole request has been read: refusals keep the connection.
+    std::string body = std::move(parser.get().body());
+    log_received(ctx, &body);
+
+    json doc = json::object();
+    if (m.id != clawgate::http::RouteId::models) {
+      auto parsed = clawgate::json::parse_strict(body);
+      if (!parsed.value) {
+        co_return co_await reply_error(conn, ctx, 400, "invalid_request",
+                                       "the request body is not acceptable JSON: " + parsed.error,
+                                       nullptr, true);
+      }
+      if (!parsed.value->is_object()) {
+        co_return co_await reply_error(conn, ctx, 400, "invalid_request",
+                                       "the request body must be a JSON object", nullptr, true);
+      }
+      doc = std::move(*parsed.value);
+    }
+
+    const policy::PolicyPtr pol = svc_->policy.get();
+    const auto& allowed = pol->forward_headers_allow;
+    const request::ForwardedHeader header = [&req, &allowed](std::string_view name)
+        -> std::optional<std::string> {
+      if (!upstream::forwards_header(name, allowed)) return std::nullopt;
+      const auto it = req.find(name);
+      if (it == req.end()) return std::nullopt;
+      return std::string(it->value());
+    };
+    auto resolved = request::resolve_target(m.id, doc, header);
+    if (auto* err = std::get_if<request::TargetError>(&resolved)) {
+      co_return co_await reply_error(conn, ctx, 400, "invalid_request", err->message, nullptr,
+                                     true);
+    }
+    const request::Target tgt = std::get<request::Target>(std::move(resolved));
+
+    policy::Input in{ctx.route, identity->id, identity->roles, tgt.agent,
+                     tgt.session, tgt.tool, tgt.action};
+    const policy::Verdict verdict = policy::evaluate(*pol, in);
+    json decided = {{"decision", policy::to_string(verdict.decision)},
+                    {"enforced", true},
+                    {"rules", verdict.rules},
+                    {"reason", verdict.reason},
+                    {"policy_sha256", pol->sha256}};
+    // SPEC §7: no durable decision record, no forward.
+    if (!svc_->audit->append({ctx.trace_id, "decided", ctx.identity, ctx.route, decided}, true)) {
+      co_return co_await reply_error(conn, ctx, 503, "audit_unavailable",
+                                     "the audit log cannot be written; nothing was forwarded",
+                                     nullptr, true);
+    }
+    const json rule_extra = {{"rule", verdict.deciding_rule}, {"reason", verdict.reason}};
+    if (verdict.decision == policy::Decision::deny) {
+      co_return co_await reply_error(conn, ctx, 403, "policy_denied",
+                                     "denied by policy: " + verdict.reason, rule_extra, true);
+    }
+    if (verdict.decision == policy::Decision::approve) {
+      // Fail closed until the approval workflow exists: never forward an `approve` request.
+      co_return co_await reply_error(
+          conn, ctx, 403, "approval_required",
+          "this request needs human approval, and this clawgate build has no approval workflow "
+          "yet; nothing was forwarded",
+          rule_extra, true);
+    }
+
+    // Forward.
+    http::request<http::string_body> up;
+    up.method(req.method());
+    up.target(clawgate::http::target_path(target));
+    up.version(11);
+    for (const auto& f : upstream::rebuild_request_fields(req.base(), allowed,
+                                                          svc_->config->upstream.token,
+                                                          svc_->config->upstream.host_port())) {
+      up.insert(f.name_string(), f.value());
+    }
+    if (m.id != clawgate::http::RouteId::models) up.body() = std::move(body);
+    audit(ctx, "forwarded",
+          {{"upstream", svc_->config->upstream.host_port()},
+           {"agent", tgt.agent},
+           {"session", tgt.session ? json(*tgt.session) : json(nullptr)},
+           {"tool", tgt.tool ? json(*tgt.tool) : json(nullptr)},
+           {"action", tgt.action ? json(*tgt.action) : json(nullptr)}});
+
+    using namespace net::experimental::awaitable_operators;
+    Relay relay;
+    auto outcome = co_await (forward(conn, ctx, std::move(up), request::session_lock_key(tgt), relay) ||
+                             conn.wait_gone());
+    if (outcome.index() == 1) {
+      relay.client_gone = true;
+      relay.keep = false;
+    }
+    complete(ctx, relay);
+    co_return relay.keep;
+  }
+
+ private:
+  struct Relay {
+    unsigned status = 0;
+    std::size_t bytes = 0;
+    std::int64_t upstream_us = 0;
+    std::string sha256;
+    bool stream = false;
+    bool stream_complete = false;
+    bool client_gone = false;
+    bool keep = false;
+  };
+
+  void complete(const Ctx& ctx, const Relay& r) const {
+    json data = {{"status", r.status},
+                 {"bytes", r.bytes},
+                 {"duration_us", micros_since(ctx.start)},
+                 {"upstream_us", r.upstream_us},
+                 {"response_sha256", r.sha256},
+                 {"stream", r.stream},
+                 {"stream_complete", r.stream_complete}};
+    if (r.client_gone) data["client_gone"] = true;
+    audit(ctx, "completed", std::move(data));
+  }
+
+  task<bool> forward(ClientConnection& conn, Ctx& ctx, http::request<http::string_body> up,
+                     std::optional<std::string> lock_key, Relay& relay) {
+    std::optional<SessionLocks::Guard> guard;
+    if (lock_key && svc_->config->upstream.serialize_sessions) {
+      guard.emplace(co_await svc_->sessions.acquire(*lock_key));
+      if (!guard->held()) co_return false;
+    }
+    const auto& ucfg = svc_->config->upstream;
+    const auto up_start = Clock::now();
+    const auto deadline = up_start + ucfg.timeout;
+    auto started = co_await svc_->upstream.start(std::move(up), deadline);
+    if (auto* f = std::get_if<upstream::Failure>(&started)) {
+      relay.upstream_us = micros_since(up_start);
+      relay.status = static_cast<unsigned>(upstream::status_for(*f));
+      audit(ctx, "error", {{"code", upstream::code_for(*f)}, {"message", upstream::describe(*f)}});
+      relay.keep = co_await reply_error(conn, ctx, relay.status, upstream::code_for(*f),
+                                        upstream::describe(*f), nullptr, true);
+      co_return relay.keep;
+    }
+    auto exchange = std::get<upstream::ExchangePtr>(std::move(started));
+    relay.upstream_us = micros_since(up_start);
+    relay.status = exchange->status();
+    if (exchange->is_event_stream()) {
+      co_await relay_stream(conn, ctx, *exchange, relay);
+    } else {
+      co_await relay_buffered(conn, ctx, *exchange, deadline, relay);
+    }
+    co_return relay.keep;
+  }
+
+  task<void> relay_buffered(ClientConnection& conn, Ctx& ctx, upstream::Exchange& exchange,
+                            Clock::time_point deadline, Relay& relay) {
+    const std::size_t limit = svc_->config->limits.max_response_bytes;
+    std::string body;
+    const upstream::Failure f = co_await exchange.read_all(body, deadline, limit);
+    if (f != upstream::Failure::none) {
+      // A truncated or oversized body is never relayed as a success.
+      const bool too_large = body.size() > limit;
+      const std::string message =
+          too_large ? "the gateway's response exceeds limits.max_response_bytes"
+                    : std::string(upstream::describe(f));
+      relay.status = too_large ? 502 : static_cast<unsigned>(upstream::status_for(f));
+      const auto code = too_large ? std::string_view("upstream_error") : upstream::code_for(f);
+      audit(ctx, "error", {{"code", code}, {"message", message}});
+      relay.keep = co_await reply_error(conn, ctx, relay.status, code, message, nullptr, true);
+      co_return;
+    }
+    exchange.finish();
+    http::response<http::string_body> res{static_cast<http::status>(exchange.status()), 11};
+    for (const auto& fld : upstream::filter_response_fields(exchange.fields())) {
+      res.insert(fld.name_string(), fld.value());
+    }
+    decorate(ctx, res);
+    relay.sha256 = core::sha256_hex(body);
+    relay.bytes = body.size();
+    res.body() = std::move(body);
+    res.prepare_payload();
+    const bool ok = co_await conn.write(res);
+    relay.keep = ok && res.keep_alive();
+  }
+
+  task<void> relay_stream(ClientConnection& conn, Ctx& ctx, upstream::Exchange& exchange,
+                          Relay& relay) {
+    relay.stream = true;
+    http::response<http::empty_body> res{static_cast<http::status>(exchange.status()), 11};
+    for (const auto& fld : upstream::filter_response_fields(exchange.fields())) {
+      res.insert(fld.name_string(), fld.value());
+    }
+    decorate(ctx, res);
+    res.chunked(true);
+    core::Sha256Stream hash;
+    if (!co_await conn.write_stream_head(res)) {
+      relay.client_gone = true;
+      relay.sha256 = hash.hex();
+      co_return;
+    }
+    const auto idle = svc_->config->upstream.stream_idle_timeout;
+    std::string piece;
+    for (;;) {
+      piece.clear();
+      const upstream::Failure f = co_await exchange.read_some(piece, idle);
+      if (!piece.empty()) {
+        hash.update(piece);
+        relay.bytes += piece.size();
+        if (!co_await conn.write_chunk(piece)) {
+          relay.client_gone = true;  // dropping `exchange` closes the upstream connection
+          break;
+        }
+      }
+      if (f != upstream::Failure::none) {
+        // The stream broke: say so in-band (the status line has gone), then end the
+        // connection without the terminating chunk so no client mistakes it for complete.
+        const json err = {{"error",
+                           {{"message", "the gateway's stream ended early: " +
+                                            std::string(upstream::describe(f))},
+                            {"type", "api_error"},
+                            {"code", upstream::code_for(f)},
+                            {"trace_id", ctx.trace_id}}}};
+        const std::string event = "\n\ndata: " + err.dump() + "\n\n";
+        hash.update(event);
+        relay.bytes += event.size();
+        co_await conn.write_chunk(event);
+        audit(ctx, "error", {{"code", upstream::code_for(f)}, {"message", upstream::describe(f)}});
+        break;
+      }
+      if (exchange.done()) {
+        relay.stream_complete = co_await conn.write_last_chunk();
+        exchange.finish();
+        break;
+      }
+    }
+    relay.sha256 = hash.hex();
+    relay.keep = relay.stream_complete && res.keep_alive();
+  }
+
+  task<bool> readyz(ClientConnection& conn, Ctx& ctx) {
+    const bool policy_ok = svc_->policy.get() != nullptr;
+    const bool audit_ok = svc_->audit->healthy();
+    const bool upstream_ok = svc_->upstream_ready.load();
+    json failing = json::array();
+    if (!policy_ok) failing.push_back("policy");
+    if (!audit_ok) failing.push_back("audit");
+    if (!upstream_ok) failing.push_back("upstream");
+    if (svc_->draining.load()) failing.push_back("draining");
+    const bool ready = failing.empty();
+    const json body = {{"ready", ready},
+                       {"failing", failing},
+                       {"checks",
+                        {{"policy", policy_ok ? "ok" : "failing"},
+                         {"audit", audit_ok ? "ok" : "failing"},
+                         {"upstream", upstream_ok ? "ok" : "failing"}}}};
+    co_return co_await reply_json(conn, ctx, ready ? 200 : 503, body);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+class AdminHandler final : public HandlerBase {
+ public:
+  using HandlerBase::HandlerBase;
+
+  task<bool> handle(ClientConnection& conn, std::string head) override {
+    Ctx ctx = begin(conn, head);
+    ctx.shape = clawgate::http::ErrorShape::openai;
+    RequestParser parser;
+    bool keep = false;
+    if (!co_await parse_head(conn, ctx, head, parser, keep)) co_return false;
+    auto& req = parser.get();
+    const auto m = clawgate::http::match_admin_route(ctx.method, req.target());
+    ctx.route = "admin";
+    if (m.kind != clawgate::http::RouteMatch::Kind::found) {
+      co_return co_await route_refusal(conn, ctx, m, keep);
+    }
+    if (clawgate::http::target_has_query(req.target()) &&
+        m.id != clawgate::http::RouteId::admin_approvals) {
+      co_return co_await reply_error(conn, ctx, 400, "invalid_request",
+                                     "query strings are not accepted on this route", nullptr, keep);
+    }
+    const auto auth_it = req.find(http::field::authorization);
+    const auto identity = svc_->admins.authenticate(
+        auth_it == req.end() ? std::string_view{} : std::string_view(auth_it->value()));
+    if (!identity) {
+      co_return co_await reply_error(conn, ctx, 401, "unauthorized",
+                                     "the admin listener accepts admin tokens only", nullptr, keep);
+    }
+    ctx.identity = identity->id;
+    bool body_ok = false;
+    const bool after_body = co_await read_body(conn, ctx, parser, body_ok);
+    if (!body_ok) co_return after_body;
+    log_received(ctx, &parser.get().body());
+
+    switch (m.id) {
+      case clawgate::http::RouteId::admin_healthz: {
+        const json live = {{"ok", true}, {"status", "live"}};
+        co_return co_await reply_json(conn, ctx, 200, live);
+      }
+      case clawgate::http::RouteId::admin_policy_reload: {
+        const std::string err = reload_policy(*svc_);
+        if (!err.empty()) {
+          co_return co_await reply_error(conn, ctx, 400, "policy_invalid",
+                                         "the policy file is invalid; the previous policy stays "
+                                         "in force: " + err,
+                                         nullptr, true);
+        }
+        const auto p = svc_->policy.get();
+        const json loaded = {{"policy_sha256", p->sha256}, {"name", p->name}};
+        co_return co_await reply_json(conn, ctx, 200, loaded);
+      }
+      default:
+        co_return co_await reply_error(conn, ctx, 501, "not_implemented",
+                                       "this admin route is not available in this build yet",
+                                       nullptr, true);
+    }
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<server::RequestHandler> make_proxy_handler(std::shared_ptr<Services> svc) {
+  return std::make_shared<ProxyHandler>(std::move(svc));
+}
+
+std::shared_ptr<server::RequestHandler> make_admin_handler(std::shared_ptr<Services> svc) {
+  return std::make_shared<AdminHandler>(std::move(svc));
+}
+
+}  // namespace clawgate::proxy

@@ -1,0 +1,172 @@
+#include "clawgate/server/client_connection.hpp"
+
+#include <array>
+
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace clawgate::server {
+
+Watchdog::Watchdog(const net::any_io_executor& ex) : timer_(ex), state_(std::make_shared<State>()) {}
+
+Watchdog::~Watchdog() {
+  state_->dead = true;
+  timer_.cancel();
+}
+
+void Watchdog::disarm() {
+  ++state_->generation;
+  timer_.cancel();
+}
+
+ClientConnection::ClientConnection(socket_t sock, ConnectionLimits limits)
+    : sock_(std::move(sock)),
+      limits_(limits),
+      read_dog_(sock_.get_executor()),
+      write_dog_(sock_.get_executor()) {
+  error_code ec;
+  const auto ep = sock_.remote_endpoint(ec);
+  if (!ec) {
+    peer_ = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+    peer_ += ":" + std::to_string(ep.port());
+  }
+  sock_.set_option(tcp::no_delay(true), ec);
+}
+
+task<HeadResult> ClientConnection::read_head(std::string& head) {
+  std::size_t scanned = 0;
+  bool started = buf_.size() > 0;
+  auto deadline = Clock::now() + limits_.header_timeout;
+  for (;;) {
+    const std::string_view data(static_cast<const char*>(buf_.data().data()), buf_.size());
+    const auto pos = data.find("\r\n\r\n", scanned >= 3 ? scanned - 3 : 0);
+    if (pos != std::string_view::npos) {
+      if (pos + 4 > limits_.max_header_bytes) co_return HeadResult::too_large;
+      head.assign(data.substr(0, pos + 4));
+      buf_.consume(pos + 4);
+      idle_ = false;
+      co_return HeadResult::ok;
+    }
+    scanned = data.size();
+    if (data.size() >= limits_.max_header_bytes) co_return HeadResult::too_large;
+    if (!started && draining_ != nullptr && draining_->load()) co_return HeadResult::closed;
+    idle_ = !started;
+    if (started) {
+      read_dog_.arm(deadline - Clock::now(), sock_);
+    } else {
+      read_dog_.arm(limits_.idle_timeout, sock_);
+    }
+    const std::size_t room = std::min<std::size_t>(8192, limits_.max_header_bytes - data.size());
+    auto [ec, n] = co_await sock_.async_read_some(buf_.prepare(room));
+    read_dog_.disarm();
+    idle_ = false;
+    if (ec) {
+      if (read_dog_.fired() && started) co_return HeadResult::timeout;
+      co_return HeadResult::closed;
+    }
+    buf_.commit(n);
+    if (!started && n > 0) {
+      started = true;
+      deadline = Clock::now() + limits_.header_timeout;
+    }
+  }
+}
+
+task<BodyResult> ClientConnection::read_body(RequestParser& parser) {
+  if (parser.is_done()) co_return BodyResult::ok;
+  read_dog_.arm(limits_.idle_timeout, sock_);
+  auto [ec, n] = co_await http::async_read(sock_, buf_, parser, use_tuple);
+  read_dog_.disarm();
+  if (!ec) co_return BodyResult::ok;
+  if (ec == http::error::body_limit) co_return BodyResult::too_large;
+  if (read_dog_.fired()) co_return BodyResult::timeout;
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+      ec == net::error::eof || ec == net::error::connection_reset ||
+      ec == net::error::operation_aborted) {
+    co_return BodyResult::closed;
+  }
+  co_return BodyResult::malformed;  // bad chunk size, chunk extension, ...
+}
+
+template <class Body>
+task<bool> ClientConnection::write(http::response<Body>& res) {
+  write_dog_.arm(limits_.idle_timeout, sock_);
+  auto [ec, n] = co_await http::async_write(sock_, res, use_tuple);
+  write_dog_.disarm();
+  co_return !ec;
+}
+template task<bool> ClientConnection::write(http::response<http::string_body>&);
+
+task<bool> ClientConnection::write_stream_head(http::response<http::empty_body>& res) {
+  http::response_serializer<http::empty_body> sr{res};
+  write_dog_.arm(limits_.idle_timeout, sock_);
+  auto [ec, n] = co_await http::async_write_header(sock_, sr, use_tuple);
+  write_dog_.disarm();
+  co_return !ec;
+}
+
+task<bool> ClientConnection::write_buffers(const std::vector<net::const_buffer>& bufs) {
+  write_dog_.arm(limits_.idle_timeout, sock_);
+  auto [ec, n] = co_await net::async_write(sock_, bufs, use_tuple);
+  write_dog_.disarm();
+  co_return !ec;
+}
+
+task<bool> ClientConnection::write_chunk(std::string_view data) {
+  if (data.empty()) co_return true;  // an empty chunk would end the stream
+  write_dog_.arm(limits_.idle_timeout, sock_);
+  auto [ec, n] =
+      co_await net::async_write(sock_, http::make_chunk(net::buffer(data)), use_tuple);
+  write_dog_.disarm();
+  co_return !ec;
+}
+
+task<bool> ClientConnection::write_last_chunk() {
+  write_dog_.arm(limits_.idle_timeout, sock_);
+  auto [ec, n] = co_await net::async_write(sock_, http::make_chunk_last(), use_tuple);
+  write_dog_.disarm();
+  co_return !ec;
+}
+
+task<void> ClientConnection::wait_gone() {
+  static constexpr std::size_t kMaxPipelined = 64 * 1024;
+  for (;;) {
+    if (buf_.size() >= kMaxPipelined) {
+      // Enough pipelined bytes kept; stop reading and wait to be cancelled.
+      timer_t forever(sock_.get_executor(), Clock::time_point::max());
+      co_await forever.async_wait();
+      co_return;
+    }
+    auto [ec, n] = co_await sock_.async_read_some(buf_.prepare(4096));
+    if (ec) co_return;  // closed, reset, or cancelled because the exchange finished
+    buf_.commit(n);
+  }
+}
+
+task<void> ClientConnection::lingering_close() {
+  static constexpr std::size_t kMaxDiscard = 4 * 1024 * 1024;
+  error_code ec;
+  sock_.shutdown(tcp::socket::shutdown_send, ec);
+  if (!ec) {
+    std::array<char, 16384> sink{};
+    std::size_t discarded = 0;
+    read_dog_.arm(std::chrono::seconds(2), sock_);
+    while (discarded < kMaxDiscard) {
+      auto [rec, n] = co_await sock_.async_read_some(net::buffer(sink));
+      if (rec) break;
+      discarded += n;
+    }
+    read_dog_.disarm();
+  }
+  close();
+}
+
+void ClientConnection::close() {
+  error_code ignored;
+  sock_.shutdown(tcp::socket::shutdown_send, ignored);
+  sock_.close(ignored);
+}
+
+}  // namespace clawgate::server

@@ -1,0 +1,94 @@
+#include "clawgate/upstream/headers.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <boost/beast/core/string.hpp>
+
+namespace clawgate::upstream {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
+}
+
+// RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy ones proxies still see.
+bool is_hop_by_hop(std::string_view n) {
+  return n == "connection" || n == "keep-alive" || n == "te" || n == "trailer" ||
+         n == "transfer-encoding" || n == "upgrade" || n == "proxy-connection";
+}
+
+std::set<std::string> connection_listed(const http::fields& in) {
+  std::set<std::string> out;
+  for (auto it = in.find(http::field::connection); it != in.end() && it->name() == http::field::connection;
+       ++it) {
+    std::string_view v = it->value();
+    while (!v.empty()) {
+      const auto comma = v.find(',');
+      std::string_view tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (!tok.empty()) out.insert(lower(tok));
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool forwards_header(std::string_view n, const std::vector<std::string>& allowed_openclaw) {
+  if (n == "authorization" || n == "cookie" || n == "host" || n == "content-length" ||
+      n == "expect" || n == "accept-encoding" || n == "forwarded" || n == "x-real-ip") {
+    return false;
+  }
+  if (is_hop_by_hop(n) || starts_with(n, "proxy-") || starts_with(n, "x-forwarded-") ||
+      starts_with(n, "x-clawgate-")) {
+    return false;
+  }
+  if (starts_with(n, "x-openclaw-")) {
+    return std::find(allowed_openclaw.begin(), allowed_openclaw.end(), n) != allowed_openclaw.end();
+  }
+  return true;
+}
+
+http::fields rebuild_request_fields(const http::fields& in,
+                                    const std::vector<std::string>& allowed_openclaw,
+                                    std::string_view gateway_token, std::string_view host) {
+  const auto listed = connection_listed(in);
+  http::fields out;
+  for (const auto& f : in) {
+    const std::string n = lower(f.name_string());
+    if (!forwards_header(n, allowed_openclaw) || listed.count(n) != 0) continue;
+    out.insert(f.name_string(), f.value());
+  }
+  out.set(http::field::host, host);
+  std::string auth = "Bearer ";
+  auth.append(gateway_token);
+  out.set(http::field::authorization, auth);
+  return out;
+}
+
+http::fields filter_response_fields(const http::fields& in) {
+  const auto listed = connection_listed(in);
+  http::fields out;
+  for (const auto& f : in) {
+    const std::string n = lower(f.name_string());
+    if (is_hop_by_hop(n) || n == "content-length" || starts_with(n, "proxy-") ||
+        listed.count(n) != 0) {
+      continue;
+    }
+    out.insert(f.name_string(), f.value());
+  }
+  return out;
+}
+
+}  // namespace clawgate::upstream

@@ -1,0 +1,275 @@
+// Allowed requests reach the upstream rebuilt per SPEC §2 step 9 (gateway token, header hygiene,
+// byte-identical body) and the upstream's answer comes back unchanged.
+
+#include <atomic>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "integration/fixture.hpp"
+
+namespace clawgate::itest {
+namespace {
+
+using nlohmann::json;
+
+// Headers a client sends that must never reach the gateway, plus ones that must.
+Headers hostile_headers() {
+  return {
+      {"Cookie", "session=abc123"},
+      {"Proxy-Authorization", "Basic cHJveHk6c2VjcmV0"},
+      {"X-Forwarded-For", "10.1.2.3"},
+      {"X-Forwarded-Host", "evil.example"},
+      {"X-Forwarded-Proto", "https"},
+      {"Forwarded", "for=10.1.2.3;proto=https"},
+      {"X-Real-IP", "10.1.2.3"},
+      {"Connection", "keep-alive, X-Hop-Test"},
+      {"X-Hop-Test", "connection-listed"},
+      {"Keep-Alive", "timeout=5"},
+      {"TE", "trailers"},
+      {"x-openclaw-model", "openai/gpt-5"},
+      {"x-openclaw-scopes", "operator.admin"},
+      {"x-openclaw-message-channel", "slack"},
+      {"x-openclaw-agent-id", "main"},
+  };
+}
+
+// Asserts everything SPEC §2 step 9 says about a forwarded request's head.
+void expect_clean_upstream_head(const UpstreamRequest& u) {
+  ASSERT_EQ(u.header_count("authorization"), 1u);
+  EXPECT_EQ(*u.header("authorization"), std::string("Bearer ") + kGatewayToken);
+  EXPECT_EQ(u.header_count("host"), 1u);
+  const std::set<std::string> forbidden{"cookie",          "proxy-authorization",
+                                        "x-forwarded-for", "x-forwarded-host",
+                                        "x-forwarded-proto", "forwarded",
+                                        "x-real-ip",       "x-hop-test",
+                                        "keep-alive",      "te",
+                                        "upgrade",         "proxy-connection"};
+  for (const auto& [name, value] : u.headers) {
+    const std::string n = to_lower(name);
+    EXPECT_EQ(forbidden.count(n), 0u) << "forwarded a header it must drop: " << name << ": "
+                                      << value;
+    EXPECT_NE(n.rfind("x-forwarded-", 0), 0u) << name;
+    if (n.rfind("x-openclaw-", 0) == 0) {
+      EXPECT_TRUE(n == "x-openclaw-agent-id" || n == "x-openclaw-session-key")
+          << "x-openclaw-* header not in forward_headers.allow reached the upstream: " << name;
+    }
+    if (n == "connection") {
+      EXPECT_EQ(to_lower(value).find("x-hop-test"), std::string::npos) << value;
+    }
+  }
+  ASSERT_EQ(u.header_count("x-openclaw-agent-id"), 1u) << "allowed header was dropped";
+  EXPECT_EQ(*u.header("x-openclaw-agent-id"), "main");
+  // Nothing of the client's credentials anywhere in the forwarded head.
+  for (const auto& [name, value] : u.headers) {
+    EXPECT_EQ(value.find(kEmployeeToken), std::string::npos) << name;
+  }
+}
+
+void expect_relayed(const HttpResponse& r, const std::string& body, const std::string& ctype) {
+  ASSERT_EQ(r.status, 200) << r.describe();
+  EXPECT_TRUE(r.complete) << r.describe();
+  EXPECT_EQ(r.body, body);
+  ASSERT_TRUE(r.header("content-type").has_value()) << r.describe();
+  EXPECT_EQ(*r.header("content-type"), ctype);
+  const auto trace = r.header("x-clawgate-trace-id");
+  ASSERT_TRUE(trace.has_value()) << r.describe();
+  EXPECT_TRUE(is_trace_id(*trace)) << *trace;
+}
+
+class Forwarding : public ProxyTest {
+ protected:
+  // POSTs `body` to `path` with every hostile header and checks both ends.
+  void check_post(const std::string& path, const std::string& body) {
+    const std::string up_body = R"({"id":"x-1","object":"thing","note":"from the fake"})";
+    upstream_->on(path, [&](const UpstreamRequest&, UpstreamConn& c) {
+      c.respond(200, up_body, "application/json; charset=utf-8");
+    });
+    ASSERT_NO_FATAL_FAILURE(start_proxy());
+    const HttpResponse r = post(path, body, employee(hostile_headers()));
+    ASSERT_NO_FATAL_FAILURE(expect_relayed(r, up_body, "application/json; charset=utf-8"));
+    const auto seen = upstream_->proxied_requests();
+    ASSERT_EQ(seen.size(), 1u);
+    const UpstreamRequest& u = seen[0];
+    EXPECT_EQ(u.method, "POST");
+    EXPECT_EQ(u.target, path);
+    EXPECT_EQ(u.body, body) << "body not byte-identical";
+    EXPECT_FALSE(u.chunked);
+    ASSERT_TRUE(u.header("content-length").has_value());
+    EXPECT_EQ(*u.header("content-length"), std::to_string(body.size()));
+    expect_clean_upstream_head(u);
+  }
+};
+
+TEST_F(Forwarding, ChatCompletionsForwardedWithGatewayTokenAndCleanHeaders) {
+  // Odd spacing and key order: the upstream must receive these exact bytes.
+  check_post(kChatPath,
+             "{\"model\" : \"openclaw\",\n  \"messages\":[{\"role\":\"user\",\"content\":\"hi "
+             "there \\u00e9\"}],\"temperature\":0.5}");
+}
+
+TEST_F(Forwarding, ResponsesForwardedWithGatewayTokenAndCleanHeaders) {
+  check_post(kResponsesPath, R"({"model":"openclaw","input":"hello",  "instructions":"be brief"})");
+}
+
+TEST_F(Forwarding, ToolsInvokeSessionsListForwardedWithGatewayTokenAndCleanHeaders) {
+  check_post(kToolsPath, R"({"tool":"sessions_list","action":"json","args":{"limit":2}})");
+}
+
+TEST_F(Forwarding, ModelsForwardedWithGatewayTokenAndCleanHeaders) {
+  const std::string up_body = R"({"object":"list","data":[{"id":"openclaw","object":"model"}]})";
+  upstream_->on(kModelsPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.respond(200, up_body, "application/json");
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  Headers h = bearer(kEmployeeToken, hostile_headers());
+  const HttpResponse r = get(kModelsPath, h);
+  ASSERT_NO_FATAL_FAILURE(expect_relayed(r, up_body, "application/json"));
+  const auto seen = upstream_->proxied_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "GET");
+  EXPECT_EQ(seen[0].target, kModelsPath);
+  EXPECT_TRUE(seen[0].body.empty());
+  expect_clean_upstream_head(seen[0]);
+}
+
+TEST_F(Forwarding, AllowedSessionKeyHeaderIsForwarded) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const HttpResponse r =
+      post(kChatPath, R"({"model":"openclaw","messages":[{"role":"user","content":"hi"}]})",
+           employee({{"x-openclaw-session-key", "team-a"}}));
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto seen = upstream_->proxied_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_EQ(seen[0].header_count("x-openclaw-session-key"), 1u);
+  EXPECT_EQ(*seen[0].header("x-openclaw-session-key"), "team-a");
+}
+
+TEST_F(Forwarding, UpstreamErrorResponsesRelayedUnchanged) {
+  const std::string tool_body =
+      R"({"ok":false,"error":{"type":"not_found","message":"Tool not available: sessions_list"}})";
+  const std::string chat_body = R"({"error":{"message":"internal error","type":"api_error"}})";
+  upstream_->on(kToolsPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.respond(404, tool_body, "application/json; charset=utf-8");
+  });
+  upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.respond(500, chat_body, "application/json; charset=utf-8");
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const HttpResponse t = post(kToolsPath, R"({"tool":"sessions_list"})", employee());
+  EXPECT_EQ(t.status, 404) << t.describe();
+  EXPECT_EQ(t.body, tool_body);
+  EXPECT_EQ(t.header("content-type").value_or(""), "application/json; charset=utf-8");
+  EXPECT_TRUE(is_trace_id(t.header("x-clawgate-trace-id").value_or("")));
+  const HttpResponse c =
+      post(kChatPath, R"({"model":"openclaw","messages":[{"role":"user","content":"hi"}]})",
+           employee());
+  EXPECT_EQ(c.status, 500) << c.describe();
+  EXPECT_EQ(c.body, chat_body);
+  EXPECT_EQ(c.header("content-type").value_or(""), "application/json; charset=utf-8");
+  EXPECT_EQ(upstream_->proxied_count(), 2u);
+}
+
+TEST_F(Forwarding, TraceIdsDifferPerRequestAndAppearInAudit) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = R"({"tool":"sessions_list"})";
+  const HttpResponse a = post(kToolsPath, body, employee());
+  const HttpResponse b = post(kToolsPath, body, employee());
+  ASSERT_EQ(a.status, 200) << a.describe();
+  ASSERT_EQ(b.status, 200) << b.describe();
+  const std::string ta = a.header("x-clawgate-trace-id").value_or("");
+  const std::string tb = b.header("x-clawgate-trace-id").value_or("");
+  EXPECT_TRUE(is_trace_id(ta));
+  EXPECT_TRUE(is_trace_id(tb));
+  EXPECT_NE(ta, tb);
+  // SPEC §2: the same id is in every audit record of that request.
+  const std::string audit = read_file(dir_.file("audit/clawgate.jsonl"));
+  EXPECT_NE(audit.find(ta), std::string::npos) << "trace id not in the audit log";
+  EXPECT_NE(audit.find(tb), std::string::npos) << "trace id not in the audit log";
+  EXPECT_EQ(audit.find(kGatewayToken), std::string::npos) << "gateway token in the audit log";
+  EXPECT_EQ(audit.find(kEmployeeToken), std::string::npos) << "client token in the audit log";
+}
+
+TEST_F(Forwarding, ChunkedRequestBodyForwardedWithContentLength) {
+  // The control for Refusal.ChunkedBodyOverLimitIs413: de-chunked, byte-identical, with a length.
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string a = R"({"tool":"sessions_list",)";
+  const std::string b = R"("args":{"limit":3}})";
+  std::ostringstream body;
+  body << std::hex << a.size() << "\r\n" << a << "\r\n" << b.size() << "\r\n" << b
+       << "\r\n0\r\n\r\n";
+  const std::string req = make_request("POST", kToolsPath, port(),
+                                       employee({{"Transfer-Encoding", "chunked"}}), body.str());
+  const HttpResponse r = raw_exchange(port(), req);
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto seen = upstream_->proxied_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body, a + b);
+  EXPECT_EQ(seen[0].header("content-length").value_or(""), std::to_string((a + b).size()));
+}
+
+TEST_F(Forwarding, UpstreamKeepAliveConnectionIsReused) {
+  config_["upstream"]["probe_interval_ms"] = 60000;
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  for (int i = 0; i < 5; ++i) {
+    // Each on a new client connection: reuse must be on the upstream side.
+    const HttpResponse r = post(kToolsPath, R"({"tool":"sessions_list"})", employee());
+    ASSERT_EQ(r.status, 200) << r.describe();
+  }
+  ASSERT_EQ(upstream_->proxied_count(), 5u);
+  EXPECT_EQ(upstream_->proxied_connections(), 1u)
+      << "5 sequential requests used " << upstream_->proxied_connections()
+      << " upstream connections (accepted in total: " << upstream_->accepted_connections()
+      << ")";
+}
+
+TEST_F(Forwarding, FiveHundredParallelRequestsAllSucceed) {
+  upstream_->on(kToolsPath, [](const UpstreamRequest& req, UpstreamConn& c) {
+    const json in = json::parse(req.body, nullptr, false);
+    const int n = in.is_object() ? in["args"].value("n", -1) : -2;
+    c.respond(200, json{{"ok", true}, {"result", {{"n", n}}}}.dump());
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  constexpr int kThreads = 50;
+  constexpr int kPerThread = 10;
+  std::atomic<int> ok{0};
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  const std::uint16_t p = port();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      RawClient c;
+      for (int i = 0; i < kPerThread; ++i) {
+        const int n = t * kPerThread + i;
+        if (!c.connected() && !c.connect(p)) {
+          failures[t] = "connect: " + c.last_error();
+          return;
+        }
+        const std::string body =
+            json{{"tool", "sessions_list"}, {"args", {{"n", n}}}}.dump();
+        c.send(make_request("POST", kToolsPath, p, employee(), body));
+        const HttpResponse r = c.read_response(Millis{30000});
+        const json j = json_body(r);
+        if (r.status != 200 || !j.is_object() || j["result"].value("n", -3) != n) {
+          failures[t] = "request " + std::to_string(n) + ": " + r.describe();
+          return;
+        }
+        ok.fetch_add(1);
+        if (auto conn = r.header("connection"); conn && to_lower(*conn) == "close") {
+          c.close();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) {
+    th.join();
+  }
+  for (const auto& f : failures) {
+    EXPECT_TRUE(f.empty()) << f;
+  }
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  EXPECT_EQ(upstream_->proxied_count(), static_cast<std::size_t>(kThreads * kPerThread));
+}
+
+}  // namespace
+}  // namespace clawgate::itest

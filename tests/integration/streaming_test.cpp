@@ -1,0 +1,176 @@
+// SSE relay (SPEC §2 step 10): events reach the client as the upstream sends them, the bytes are
+// identical, a cut stream never ends cleanly, and a client that leaves cancels the upstream.
+
+#include <condition_variable>
+#include <mutex>
+
+#include "integration/fixture.hpp"
+
+namespace clawgate::itest {
+namespace {
+
+const char* kStreamChat =
+    R"({"model":"openclaw","stream":true,"messages":[{"role":"user","content":"hi"}]})";
+
+std::string chat_event(int n) {
+  return "data: {\"id\":\"chatcmpl_1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":"
+         "0,\"delta\":{\"content\":\"part " +
+         std::to_string(n) + "\"},\"finish_reason\":null}]}\n\n";
+}
+
+class Streaming : public ProxyTest {};
+
+TEST_F(Streaming, SseEventsRelayedAsTheyArrive) {
+  const std::vector<std::string> events{chat_event(1), chat_event(2), "data: [DONE]\n\n"};
+  std::mutex mu;
+  std::vector<Clock::time_point> sending(events.size());
+  upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.sse_head(true);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (i > 0 && !c.sleep_for(Millis{300})) {
+        return;
+      }
+      {
+        std::lock_guard lk(mu);
+        sending[i] = Clock::now();
+      }
+      c.sse_event(events[i]);
+    }
+    c.sse_end();
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
+  const HttpResponse head = c.read_head(Millis{10000});
+  ASSERT_EQ(head.status, 200) << head.describe();
+  EXPECT_EQ(head.header("content-type").value_or("").rfind("text/event-stream", 0), 0u)
+      << head.describe();
+  EXPECT_TRUE(is_trace_id(head.header("x-clawgate-trace-id").value_or(""))) << head.describe();
+  Clock::time_point first_at;
+  const auto first = c.read_sse_event(Millis{10000}, &first_at);
+  ASSERT_TRUE(first.has_value()) << c.last_error();
+  EXPECT_EQ(*first, events[0]);
+  bool complete = false;
+  const std::string rest = c.read_body_rest(Millis{10000}, &complete);
+  EXPECT_TRUE(complete) << "stream did not end cleanly: " << c.last_error();
+  EXPECT_EQ(*first + rest, events[0] + events[1] + events[2]) << "stream bytes differ";
+  std::lock_guard lk(mu);
+  EXPECT_LT(first_at, sending[2])
+      << "the first event reached the client only after the upstream began the last one: the "
+         "stream was buffered";
+}
+
+TEST_F(Streaming, CloseDelimitedSseRelayedAsTheyArrive) {
+  // OpenResponses-style events with `event:` lines; the upstream ends the stream by closing.
+  const std::vector<std::string> events{
+      "event: response.created\ndata: {\"type\":\"response.created\"}\n\n",
+      "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+      "\"delta\":\"Hello\"}\n\n",
+      "event: response.completed\ndata: {\"type\":\"response.completed\"}\n\n",
+      "data: [DONE]\n\n"};
+  std::mutex mu;
+  std::vector<Clock::time_point> sending(events.size());
+  upstream_->on(kResponsesPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.sse_head(false);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (i > 0 && !c.sleep_for(Millis{250})) {
+        return;
+      }
+      {
+        std::lock_guard lk(mu);
+        sending[i] = Clock::now();
+      }
+      c.sse_event(events[i]);
+    }
+    c.sse_end();
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send(make_request("POST", kResponsesPath, port(), employee(),
+                                  R"({"model":"openclaw","stream":true,"input":"hi"})")));
+  const HttpResponse head = c.read_head(Millis{10000});
+  ASSERT_EQ(head.status, 200) << head.describe();
+  Clock::time_point first_at;
+  const auto first = c.read_sse_event(Millis{10000}, &first_at);
+  ASSERT_TRUE(first.has_value()) << c.last_error();
+  bool complete = false;
+  const std::string rest = c.read_body_rest(Millis{10000}, &complete);
+  EXPECT_TRUE(complete) << c.last_error();
+  EXPECT_EQ(*first + rest, events[0] + events[1] + events[2] + events[3]);
+  std::lock_guard lk(mu);
+  EXPECT_LT(first_at, sending[3]) << "stream was buffered";
+}
+
+TEST_F(Streaming, SseCutMidStreamIsNotRelayedAsACleanEnd) {
+  const std::string e1 = chat_event(1);
+  const std::string e2 = chat_event(2);
+  upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.sse_head(true);
+    c.sse_event(e1);
+    c.sleep_for(Millis{100});
+    c.sse_event(e2);
+    c.sleep_for(Millis{100});
+    c.send("4000\r\ndata: {\"trunc");  // half a chunk, then the connection dies
+    c.close();
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
+  const HttpResponse head = c.read_head(Millis{10000});
+  ASSERT_EQ(head.status, 200) << head.describe();
+  bool complete = true;
+  const std::string all = c.read_body_rest(Millis{10000}, &complete);
+  ASSERT_GE(all.size(), e1.size() + e2.size());
+  EXPECT_EQ(all.substr(0, e1.size() + e2.size()), e1 + e2);
+  const bool signalled = !complete || all.find("error", e1.size() + e2.size()) != std::string::npos;
+  EXPECT_TRUE(signalled) << "a stream cut by the upstream ended like a complete one; tail: "
+                         << all.substr(e1.size() + e2.size());
+}
+
+TEST_F(Streaming, ClientDisconnectClosesTheUpstreamConnection) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool upstream_saw_close = false;
+  int events_sent = 0;
+  upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.sse_head(true);
+    for (int i = 0; i < 100; ++i) {  // 10 s of events unless the proxy hangs up
+      const bool sent = c.sse_event(chat_event(i));
+      if (sent) {
+        std::lock_guard lk(mu);
+        ++events_sent;
+      }
+      if (!sent || c.peer_closed()) {
+        std::lock_guard lk(mu);
+        upstream_saw_close = true;
+        cv.notify_all();
+        return;
+      }
+      if (!c.sleep_for(Millis{100})) {
+        return;
+      }
+    }
+    c.sse_end();
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  {
+    RawClient c;
+    ASSERT_TRUE(c.connect(port()));
+    ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
+    const HttpResponse head = c.read_head(Millis{10000});
+    ASSERT_EQ(head.status, 200) << head.describe();
+    ASSERT_TRUE(c.read_sse_event(Millis{10000}).has_value()) << c.last_error();
+    c.close();  // the client goes away mid-stream
+  }
+  std::unique_lock lk(mu);
+  EXPECT_TRUE(cv.wait_for(lk, Millis{5000}, [&] { return upstream_saw_close; }))
+      << "the proxy kept the upstream stream open after the client left (events sent: "
+      << events_sent << ")";
+}
+
+}  // namespace
+}  // namespace clawgate::itest

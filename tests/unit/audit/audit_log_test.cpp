@@ -1,0 +1,108 @@
+#include "clawgate/audit/audit_log.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "clawgate/core/crypto.hpp"
+
+namespace clawgate::audit {
+namespace {
+
+std::vector<nlohmann::json> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/clawgate-audit-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    cfg_.file = dir_ + "/nested/audit.jsonl";
+    cfg_.hmac_key_env = std::nullopt;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+  config::Audit cfg_;
+};
+
+TEST(AuditCanonical, SortedKeysNoSpacesUtf8Unescaped) {
+  const auto j = nlohmann::json::parse(R"({"b":1,"a":{"z":"é\n","y":[true,null]},"A":"x"})");
+  EXPECT_EQ(canonical(j), "{\"A\":\"x\",\"a\":{\"y\":[true,null],\"z\":\"é\\n\"},\"b\":1}");
+  EXPECT_EQ(canonical(nlohmann::json("\x01")), "\"\\u0001\"");
+}
+
+TEST(AuditCanonical, InvalidUtf8IsReplacedNotThrown) {
+  EXPECT_EQ(canonical(nlohmann::json(std::string("a\xff" "b"))), "\"a\xef\xbf\xbd" "b\"");
+}
+
+TEST(AuditRedact, SecretsVanishFromValuesAndKeys) {
+  nlohmann::json j = {{"a", "Bearer gw-secret-123 tail"},
+                      {"gw-secret-123", 1},
+                      {"list", {"x", "gw-secret-123gw-secret-123"}}};
+  redact_secrets(j, {"gw-secret-123"});
+  EXPECT_EQ(j.dump().find("gw-secret-123"), std::string::npos) << j.dump();
+  EXPECT_EQ(j["a"], "Bearer [REDACTED] tail");
+}
+
+TEST_F(AuditLogTest, ChainsRecordsAndResumesAfterReopen) {
+  {
+    auto opened = open_jsonl_log(cfg_, {"top-secret"});
+    ASSERT_TRUE(std::holds_alternative<AuditLogPtr>(opened));
+    auto log = std::get<AuditLogPtr>(opened);
+    EXPECT_TRUE(log->append({"t1", "received", std::nullopt, "chat", {{"body", "top-secret"}}}, false));
+    EXPECT_TRUE(log->append({"t1", "decided", "alice", "chat", {{"decision", "allow"}}}, true));
+  }
+  {
+    auto log = std::get<AuditLogPtr>(open_jsonl_log(cfg_, {}));
+    EXPECT_TRUE(log->append({"t2", "received", std::nullopt, "tools", {}}, false));
+  }
+  const auto lines = read_lines(cfg_.file);
+  ASSERT_EQ(lines.size(), 3U);
+  std::string prev(64, '0');
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    auto r = lines[i];
+    EXPECT_EQ(r["seq"], i + 1);
+    EXPECT_EQ(r["prev"], prev);
+    const std::string hash = r["hash"];
+    r.erase("hash");
+    EXPECT_EQ(core::sha256_hex(prev + "\n" + canonical(r)), hash) << "record " << i + 1;
+    prev = hash;
+  }
+  EXPECT_EQ(lines[0]["identity"], nullptr);
+  EXPECT_EQ(lines[1]["identity"], "alice");
+  EXPECT_EQ(lines[0]["data"]["body"], "[REDACTED]");
+}
+
+TEST_F(AuditLogTest, HmacKeyChangesTheHash) {
+  cfg_.hmac_key = "k3y";
+  auto log = std::get<AuditLogPtr>(open_jsonl_log(cfg_, {}));
+  ASSERT_TRUE(log->append({"t", "received", std::nullopt, "chat", {}}, true));
+  auto r = read_lines(cfg_.file).at(0);
+  const std::string hash = r["hash"];
+  r.erase("hash");
+  EXPECT_EQ(core::hmac_sha256_hex("k3y", std::string(64, '0') + "\n" + canonical(r)), hash);
+}
+
+TEST_F(AuditLogTest, WriteFailureIsReportedAndMarksUnhealthy) {
+  cfg_.file = "/dev/full";
+  auto opened = open_jsonl_log(cfg_, {});
+  ASSERT_TRUE(std::holds_alternative<AuditLogPtr>(opened));
+  auto log = std::get<AuditLogPtr>(opened);
+  EXPECT_FALSE(log->append({"t", "decided", std::nullopt, "chat", {}}, true));
+  EXPECT_FALSE(log->healthy());
+}
+
+TEST_F(AuditLogTest, UnopenablePathIsAnError) {
+  cfg_.file = "/proc/clawgate-cannot-exist/audit.jsonl";
+  EXPECT_TRUE(std::holds_alternative<OpenError>(open_jsonl_log(cfg_, {})));
+}
+
+}  // namespace
+}  // namespace clawgate::audit

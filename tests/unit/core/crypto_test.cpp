@@ -1,0 +1,40 @@
+#include "clawgate/core/crypto.hpp"
+
+#include <gtest/gtest.h>
+
+namespace clawgate::core {
+namespace {
+
+TEST(Crypto, Sha256KnownAnswers) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Crypto, StreamingMatchesOneShot) {
+  Sha256Stream s;
+  s.update("a");
+  s.update("bc");
+  EXPECT_EQ(s.hex(), sha256_hex("abc"));
+}
+
+TEST(Crypto, HmacRfc4231Case2) {
+  EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(Crypto, ConstantTimeEqual) {
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "abcd"));
+}
+
+TEST(Crypto, RandomHexIsFreshAndSized) {
+  const auto a = random_hex(16);
+  const auto b = random_hex(16);
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(is_lower_hex(*a, 32));
+  EXPECT_NE(*a, *b);
+}
+
+}  // namespace
+}  // namespace clawgate::core
