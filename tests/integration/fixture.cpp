@@ -1,6 +1,9 @@
 #include "integration/fixture.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <regex>
 
 #include "clawgate/core/crypto.hpp"
@@ -9,7 +12,13 @@ namespace clawgate::itest {
 
 using nlohmann::json;
 
-std::string clawgate_binary() { return CLAWGATE_BINARY; }
+std::string clawgate_binary() {
+  // CLAWGATE_ITEST_BINARY runs the suite against another build (e.g. a sanitizer build).
+  if (const char* other = std::getenv("CLAWGATE_ITEST_BINARY"); other != nullptr && *other != 0) {
+    return other;
+  }
+  return CLAWGATE_BINARY;
+}
 
 json default_config(std::uint16_t upstream_port) {
   using clawgate::core::sha256_hex;
@@ -21,13 +30,12 @@ json default_config(std::uint16_t upstream_port) {
         {"connect_timeout_ms", 2000},
         {"timeout_ms", 10000},
         {"probe_interval_ms", 60000}}},
-      {"clients",
-       json::array({{{"id", "employee-001"},
-                     {"token_sha256", sha256_hex(kEmployeeToken)},
-                     {"roles", json::array({"employee"})}},
-                    {{"id", "contractor-007"},
-                     {"token_sha256", sha256_hex(kContractorToken)},
-                     {"roles", json::array({"contractor"})}}})},
+      {"clients", json::array({{{"id", "employee-001"},
+                                {"token_sha256", sha256_hex(kEmployeeToken)},
+                                {"roles", json::array({"employee"})}},
+                               {{"id", "contractor-007"},
+                                {"token_sha256", sha256_hex(kContractorToken)},
+                                {"roles", json::array({"contractor"})}}})},
       {"admins", json::array({{{"id", "manager-1"}, {"token_sha256", sha256_hex(kAdminToken)}}})},
       {"policy_file", "policy.json"},
       {"audit", {{"file", "audit/clawgate.jsonl"}, {"hmac_key_env", nullptr}}},
@@ -50,7 +58,8 @@ json default_policy() {
 }
 
 std::vector<std::string> default_env() {
-  return {"PATH=/usr/local/bin:/usr/bin:/bin", std::string("OPENCLAW_GATEWAY_TOKEN=") + kGatewayToken};
+  return {"PATH=/usr/local/bin:/usr/bin:/bin",
+          std::string("OPENCLAW_GATEWAY_TOKEN=") + kGatewayToken};
 }
 
 Headers bearer(const std::string& token, Headers more) {
@@ -131,15 +140,33 @@ void ProxyTest::TearDown() {
   if (upstream_) {
     upstream_->stop();
   }
-  if (proxy_) {
-    proxy_->stop(Millis{8000});
-    if (HasFailure()) {
-      std::string err = proxy_->stderr_text();
-      if (err.size() > 6000) {
-        err = "...\n" + err.substr(err.size() - 6000);
-      }
-      std::cerr << "---- clawgate stderr (tail) ----\n" << err << "\n--------\n";
+  if (!proxy_) {
+    return;
+  }
+  // SIGTERM must end the process with 0 (SPEC/contract), whatever the test did before; a crash
+  // at any point of the test shows up here as a signal exit code.
+  const auto code = proxy_->stop(Millis{8000});
+  if (expect_clean_exit_) {
+    EXPECT_EQ(code.value_or(-1), 0) << "clawgate did not exit 0 on SIGTERM (128+N = signal N)";
+  }
+  const std::string err = proxy_->stderr_text();
+  std::size_t report = std::string::npos;
+  for (const char* needle : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "runtime error:", "WARNING: ThreadSanitizer"}) {
+    const std::size_t at = err.find(needle);
+    EXPECT_EQ(at, std::string::npos) << "sanitizer report in clawgate's stderr";
+    report = std::min(report, at);
+  }
+  if (report != std::string::npos) {
+    std::cerr << "---- sanitizer report (start) ----\n"
+              << err.substr(err.rfind('\n', report) + 1, 8000) << "\n--------\n";
+  }
+  if (HasFailure() || std::getenv("CLAWGATE_ITEST_VERBOSE") != nullptr) {
+    std::string tail = err;
+    if (tail.size() > 6000) {
+      tail = "...\n" + tail.substr(tail.size() - 6000);
     }
+    std::cerr << "---- clawgate stderr (tail) ----\n" << tail << "\n--------\n";
   }
 }
 
@@ -162,6 +189,7 @@ void ProxyTest::start_proxy() {
 
 ClawgateProcess::StartResult ProxyTest::start_raw(const std::string& config_text,
                                                   std::vector<std::string> env) {
+  expect_clean_exit_ = false;  // bad-config tests expect exit code 1
   write_file(dir_.file("policy.json"), policy_.dump(2));
   write_file(dir_.file("config.json"), config_text);
   proxy_ = std::make_unique<ClawgateProcess>(

@@ -2,6 +2,10 @@
 // The gtest fixture shared by the integration tests: a temp dir, a FakeUpstream, a config and
 // policy written per test (tests adjust `config_` / `policy_` before start_proxy()), the real
 // clawgate binary, and helpers that check clawgate's error bodies (SPEC §2 "Error bodies").
+//
+// Environment: CLAWGATE_ITEST_BINARY=<path> runs the suite against another clawgate build (a
+// sanitizer build, say); CLAWGATE_ITEST_VERBOSE=1 prints clawgate's stderr after every test (it
+// is always printed after a failing one).
 
 #include <gtest/gtest.h>
 
@@ -41,8 +45,25 @@ bool is_trace_id(const std::string& s);
 std::string family_for(int status);
 nlohmann::json json_body(const HttpResponse& r);  // discarded value if not JSON
 
+// Stops a FakeUpstream when it goes out of scope. Declare it after the locals a handler captures
+// by reference, so no handler (or proxy probe) can touch them once the test body is left.
+class ScopedUpstreamStop {
+ public:
+  explicit ScopedUpstreamStop(FakeUpstream& u) : u_(u) {}
+  ~ScopedUpstreamStop() { u_.stop(); }
+  ScopedUpstreamStop(const ScopedUpstreamStop&) = delete;
+  ScopedUpstreamStop& operator=(const ScopedUpstreamStop&) = delete;
+
+ private:
+  FakeUpstream& u_;
+};
+
 class ProxyTest : public ::testing::Test {
  protected:
+  [[nodiscard]] ScopedUpstreamStop stop_upstream_at_exit() {
+    return ScopedUpstreamStop(*upstream_);
+  }
+
   void SetUp() override;
   void TearDown() override;
 
@@ -64,6 +85,7 @@ class ProxyTest : public ::testing::Test {
   nlohmann::json config_;
   nlohmann::json policy_;
   std::unique_ptr<ClawgateProcess> proxy_;
+  bool expect_clean_exit_ = true;  // TearDown checks exit code 0 after SIGTERM
 };
 
 }  // namespace clawgate::itest

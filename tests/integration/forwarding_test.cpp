@@ -39,16 +39,22 @@ void expect_clean_upstream_head(const UpstreamRequest& u) {
   ASSERT_EQ(u.header_count("authorization"), 1u);
   EXPECT_EQ(*u.header("authorization"), std::string("Bearer ") + kGatewayToken);
   EXPECT_EQ(u.header_count("host"), 1u);
-  const std::set<std::string> forbidden{"cookie",          "proxy-authorization",
-                                        "x-forwarded-for", "x-forwarded-host",
-                                        "x-forwarded-proto", "forwarded",
-                                        "x-real-ip",       "x-hop-test",
-                                        "keep-alive",      "te",
-                                        "upgrade",         "proxy-connection"};
+  const std::set<std::string> forbidden{"cookie",
+                                        "proxy-authorization",
+                                        "x-forwarded-for",
+                                        "x-forwarded-host",
+                                        "x-forwarded-proto",
+                                        "forwarded",
+                                        "x-real-ip",
+                                        "x-hop-test",
+                                        "keep-alive",
+                                        "te",
+                                        "upgrade",
+                                        "proxy-connection"};
   for (const auto& [name, value] : u.headers) {
     const std::string n = to_lower(name);
-    EXPECT_EQ(forbidden.count(n), 0u) << "forwarded a header it must drop: " << name << ": "
-                                      << value;
+    EXPECT_EQ(forbidden.count(n), 0u)
+        << "forwarded a header it must drop: " << name << ": " << value;
     EXPECT_NE(n.rfind("x-forwarded-", 0), 0u) << name;
     if (n.rfind("x-openclaw-", 0) == 0) {
       EXPECT_TRUE(n == "x-openclaw-agent-id" || n == "x-openclaw-session-key")
@@ -82,7 +88,7 @@ class Forwarding : public ProxyTest {
   // POSTs `body` to `path` with every hostile header and checks both ends.
   void check_post(const std::string& path, const std::string& body) {
     const std::string up_body = R"({"id":"x-1","object":"thing","note":"from the fake"})";
-    upstream_->on(path, [&](const UpstreamRequest&, UpstreamConn& c) {
+    upstream_->on(path, [up_body](const UpstreamRequest&, UpstreamConn& c) {
       c.respond(200, up_body, "application/json; charset=utf-8");
     });
     ASSERT_NO_FATAL_FAILURE(start_proxy());
@@ -118,7 +124,7 @@ TEST_F(Forwarding, ToolsInvokeSessionsListForwardedWithGatewayTokenAndCleanHeade
 
 TEST_F(Forwarding, ModelsForwardedWithGatewayTokenAndCleanHeaders) {
   const std::string up_body = R"({"object":"list","data":[{"id":"openclaw","object":"model"}]})";
-  upstream_->on(kModelsPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+  upstream_->on(kModelsPath, [up_body](const UpstreamRequest&, UpstreamConn& c) {
     c.respond(200, up_body, "application/json");
   });
   ASSERT_NO_FATAL_FAILURE(start_proxy());
@@ -149,10 +155,10 @@ TEST_F(Forwarding, UpstreamErrorResponsesRelayedUnchanged) {
   const std::string tool_body =
       R"({"ok":false,"error":{"type":"not_found","message":"Tool not available: sessions_list"}})";
   const std::string chat_body = R"({"error":{"message":"internal error","type":"api_error"}})";
-  upstream_->on(kToolsPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+  upstream_->on(kToolsPath, [tool_body](const UpstreamRequest&, UpstreamConn& c) {
     c.respond(404, tool_body, "application/json; charset=utf-8");
   });
-  upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+  upstream_->on(kChatPath, [chat_body](const UpstreamRequest&, UpstreamConn& c) {
     c.respond(500, chat_body, "application/json; charset=utf-8");
   });
   ASSERT_NO_FATAL_FAILURE(start_proxy());
@@ -161,9 +167,8 @@ TEST_F(Forwarding, UpstreamErrorResponsesRelayedUnchanged) {
   EXPECT_EQ(t.body, tool_body);
   EXPECT_EQ(t.header("content-type").value_or(""), "application/json; charset=utf-8");
   EXPECT_TRUE(is_trace_id(t.header("x-clawgate-trace-id").value_or("")));
-  const HttpResponse c =
-      post(kChatPath, R"({"model":"openclaw","messages":[{"role":"user","content":"hi"}]})",
-           employee());
+  const HttpResponse c = post(
+      kChatPath, R"({"model":"openclaw","messages":[{"role":"user","content":"hi"}]})", employee());
   EXPECT_EQ(c.status, 500) << c.describe();
   EXPECT_EQ(c.body, chat_body);
   EXPECT_EQ(c.header("content-type").value_or(""), "application/json; charset=utf-8");
@@ -196,8 +201,10 @@ TEST_F(Forwarding, ChunkedRequestBodyForwardedWithContentLength) {
   const std::string a = R"({"tool":"sessions_list",)";
   const std::string b = R"("args":{"limit":3}})";
   std::ostringstream body;
-  body << std::hex << a.size() << "\r\n" << a << "\r\n" << b.size() << "\r\n" << b
-       << "\r\n0\r\n\r\n";
+  body << std::hex << a.size() << "\r\n"
+       << a << "\r\n"
+       << b.size() << "\r\n"
+       << b << "\r\n0\r\n\r\n";
   const std::string req = make_request("POST", kToolsPath, port(),
                                        employee({{"Transfer-Encoding", "chunked"}}), body.str());
   const HttpResponse r = raw_exchange(port(), req);
@@ -206,6 +213,165 @@ TEST_F(Forwarding, ChunkedRequestBodyForwardedWithContentLength) {
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].body, a + b);
   EXPECT_EQ(seen[0].header("content-length").value_or(""), std::to_string((a + b).size()));
+}
+
+TEST_F(Forwarding, LargeRequestBodyForwardedIntact) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  // ~1.5 MB, under the 2 MiB default: arrives in many segments on both sides.
+  std::string text;
+  for (int i = 0; text.size() < 1500000; ++i) {
+    text += "line " + std::to_string(i) + " of a long paste; ";
+  }
+  const std::string body = json{{"model", "openclaw"},
+                                {"messages", json::array({{{"role", "user"}, {"content", text}}})}}
+                               .dump();
+  const HttpResponse r = post(kChatPath, body, employee());
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto seen = upstream_->proxied_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body.size(), body.size());
+  EXPECT_TRUE(seen[0].body == body) << "large body not byte-identical";
+}
+
+TEST_F(Forwarding, LargeResponseRelayedIntact) {
+  std::string big = R"({"ok":true,"result":")";
+  for (int i = 0; big.size() < 9 * 1024 * 1024; ++i) {
+    big += "chunk-" + std::to_string(i) + "-";
+  }
+  big += "\"}";
+  upstream_->on(kToolsPath,
+                [big](const UpstreamRequest&, UpstreamConn& c) { c.respond(200, big); });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const HttpResponse r = post(kToolsPath, R"({"tool":"sessions_list"})", employee());
+  ASSERT_EQ(r.status, 200) << r.status << " " << r.error;
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.body.size(), big.size());
+  EXPECT_TRUE(r.body == big) << "9 MB response not byte-identical";
+}
+
+TEST_F(Forwarding, PipelinedRequestsAnsweredInOrder) {
+  upstream_->on(kToolsPath, [](const UpstreamRequest& req, UpstreamConn& c) {
+    const json in = json::parse(req.body, nullptr, false);
+    c.respond(200, json{{"ok", true}, {"result", {{"n", in["args"].value("n", -1)}}}}.dump());
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  std::string both;
+  for (int n = 1; n <= 2; ++n) {
+    both += make_request("POST", kToolsPath, port(), employee(),
+                         json{{"tool", "sessions_list"}, {"args", {{"n", n}}}}.dump());
+  }
+  ASSERT_TRUE(c.send(both));  // one write: the second request sits behind the first
+  for (int n = 1; n <= 2; ++n) {
+    const HttpResponse r = c.read_response(Millis{10000});
+    ASSERT_EQ(r.status, 200) << "response " << n << ": " << r.describe();
+    EXPECT_EQ(json_body(r)["result"].value("n", 0), n) << r.describe();
+  }
+  EXPECT_EQ(upstream_->proxied_count(), 2u);
+}
+
+TEST_F(Forwarding, StaleIdleUpstreamConnectionIsNotUsed) {
+  // The gateway (Node) closes idle keep-alive connections after a few seconds; a request that
+  // follows must not fail because the pooled connection died meanwhile.
+  upstream_->on(kToolsPath, [](const UpstreamRequest&, UpstreamConn& c) {
+    c.respond(200, R"({"ok":true})");
+    c.sleep_for(Millis{100});
+    c.close();  // idle close after the answer, like a server-side keep-alive timeout
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  for (int i = 0; i < 3; ++i) {
+    const HttpResponse r = post(kToolsPath, R"({"tool":"sessions_list"})", employee());
+    EXPECT_EQ(r.status, 200) << "request " << i << ": " << r.describe();
+    std::this_thread::sleep_for(Millis{400});
+  }
+}
+
+TEST_F(Forwarding, UpstreamConnectionCloseIsHonoured) {
+  upstream_->on(kToolsPath, [](const UpstreamRequest&, UpstreamConn& c) {
+    c.set_keep_alive(false);  // "Connection: close", then the fake closes
+    c.respond(200, R"({"ok":true})");
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  for (int i = 0; i < 3; ++i) {
+    const HttpResponse r = post(kToolsPath, R"({"tool":"sessions_list"})", employee());
+    EXPECT_EQ(r.status, 200) << "request " << i << ": " << r.describe();
+  }
+  EXPECT_EQ(upstream_->proxied_connections(), 3u);
+}
+
+TEST_F(Forwarding, HeaderHygieneIsCaseInsensitive) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const HttpResponse r = post(kToolsPath, R"({"tool":"sessions_list"})",
+                              employee({{"COOKIE", "a=b"},
+                                        {"X-FORWARDED-FOR", "10.0.0.1"},
+                                        {"x-Real-Ip", "10.0.0.1"},
+                                        {"PROXY-AUTHORIZATION", "Basic eDp5"},
+                                        {"X-OpenClaw-Scopes", "operator.admin"},
+                                        {"X-OPENCLAW-MODEL", "openai/gpt-5"},
+                                        {"X-OpenClaw-Agent-Id", "main"}}));
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto seen = upstream_->proxied_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  expect_clean_upstream_head(seen[0]);
+}
+
+TEST_F(Forwarding, DroppedHeaderDoesNotInfluenceTheDecision) {
+  // SPEC §2 step 4: only headers that will be forwarded take part in target resolution.
+  policy_["rules"].push_back(json::parse(
+      R"({"id":"no-secret-agent","match":{"route":"chat","agent":"secret"},"decision":"deny","reason":"secret agent"})"));
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = R"({"model":"openclaw","messages":[{"role":"user","content":"hi"}]})";
+  // Forwarded header names the agent: denied.
+  const HttpResponse a = post(kChatPath, body, employee({{"x-openclaw-agent-id", "secret"}}));
+  EXPECT_NO_FATAL_FAILURE(expect_error(a, 403, "policy_denied", Shape::openai));
+  EXPECT_EQ(json_body(a)["error"].value("rule", ""), "no-secret-agent") << a.describe();
+  // Agent from the model: denied.
+  const HttpResponse b =
+      post(kChatPath, R"({"model":"openclaw/secret","messages":[{"role":"user","content":"hi"}]})",
+           employee());
+  EXPECT_NO_FATAL_FAILURE(expect_error(b, 403, "policy_denied", Shape::openai));
+  EXPECT_EQ(upstream_->proxied_count(), 0u);
+  // The alias header is not in forward_headers.allow: dropped, so it cannot select the agent.
+  const HttpResponse c = post(kChatPath, body, employee({{"x-openclaw-agent", "secret"}}));
+  EXPECT_EQ(c.status, 200) << c.describe();
+  const auto seen = upstream_->proxied_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].header_count("x-openclaw-agent"), 0u);
+}
+
+TEST_F(Forwarding, ExpectContinueRequestIsForwarded) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = R"({"tool":"sessions_list","args":{"limit":5}})";
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  const std::string req =
+      make_request("POST", kToolsPath, port(), employee({{"Expect", "100-continue"}}), body);
+  const std::size_t head_end = req.find("\r\n\r\n") + 4;
+  ASSERT_TRUE(c.send(req.substr(0, head_end)));
+  // The client holds its body back until clawgate has passed the checks before the body.
+  HttpResponse r = c.read_head(Millis{5000});
+  ASSERT_EQ(r.status, 100) << r.describe();
+  ASSERT_TRUE(c.send(body));
+  r = c.read_response(Millis{10000});
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto seen = upstream_->proxied_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body, body);
+}
+
+TEST_F(Forwarding, ExpectContinueIsNotGrantedToAnUnauthenticatedClient) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  const std::string req = make_request("POST", kToolsPath, port(),
+                                       bearer("not-a-token", {{"Expect", "100-continue"},
+                                                              {"Content-Type", "application/json"}}),
+                                       R"({"tool":"sessions_list"})");
+  ASSERT_TRUE(c.send(req.substr(0, req.find("\r\n\r\n") + 4)));
+  const HttpResponse r = c.read_response(Millis{5000});
+  EXPECT_NO_FATAL_FAILURE(expect_error(r, 401, "unauthorized", Shape::tools));
+  EXPECT_EQ(upstream_->proxied_count(), 0u);
 }
 
 TEST_F(Forwarding, UpstreamKeepAliveConnectionIsReused) {
@@ -219,8 +385,7 @@ TEST_F(Forwarding, UpstreamKeepAliveConnectionIsReused) {
   ASSERT_EQ(upstream_->proxied_count(), 5u);
   EXPECT_EQ(upstream_->proxied_connections(), 1u)
       << "5 sequential requests used " << upstream_->proxied_connections()
-      << " upstream connections (accepted in total: " << upstream_->accepted_connections()
-      << ")";
+      << " upstream connections (accepted in total: " << upstream_->accepted_connections() << ")";
 }
 
 TEST_F(Forwarding, FiveHundredParallelRequestsAllSucceed) {
@@ -245,8 +410,7 @@ TEST_F(Forwarding, FiveHundredParallelRequestsAllSucceed) {
           failures[t] = "connect: " + c.last_error();
           return;
         }
-        const std::string body =
-            json{{"tool", "sessions_list"}, {"args", {{"n", n}}}}.dump();
+        const std::string body = json{{"tool", "sessions_list"}, {"args", {{"n", n}}}}.dump();
         c.send(make_request("POST", kToolsPath, p, employee(), body));
         const HttpResponse r = c.read_response(Millis{30000});
         const json j = json_body(r);

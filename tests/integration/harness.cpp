@@ -156,15 +156,24 @@ std::string chunk(std::string_view data) {
 
 std::string status_reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -975,41 +984,41 @@ void FakeUpstream::serve(int fd, int id) {
     // Body.
     req.chunked = has_chunked(req.headers);
     try {
-    if (req.chunked) {
-      for (;;) {
-        std::string size_line;
-        if (!read_line(size_line)) {
+      if (req.chunked) {
+        for (;;) {
+          std::string size_line;
+          if (!read_line(size_line)) {
+            ok = false;
+            break;
+          }
+          const std::size_t size =
+              std::stoull(size_line.substr(0, size_line.find(';')), nullptr, 16);
+          if (size == 0) {
+            std::string trailer;
+            do {
+              if (!read_line(trailer)) {
+                ok = false;
+                break;
+              }
+            } while (!trailer.empty());
+            break;
+          }
+          if (!fill(size + 1)) {
+            ok = false;
+            break;
+          }
+          req.body.append(buf, 0, size);
+          buf.erase(0, size + 2);
+        }
+      } else if (auto cl = req.header("content-length")) {
+        const std::size_t size = std::stoull(*cl);
+        if (size > 0 && !fill(size - 1)) {
           ok = false;
-          break;
+        } else {
+          req.body = buf.substr(0, size);
+          buf.erase(0, size);
         }
-        const std::size_t size = std::stoull(size_line.substr(0, size_line.find(';')), nullptr,
-                                             16);
-        if (size == 0) {
-          std::string trailer;
-          do {
-            if (!read_line(trailer)) {
-              ok = false;
-              break;
-            }
-          } while (!trailer.empty());
-          break;
-        }
-        if (!fill(size + 1)) {
-          ok = false;
-          break;
-        }
-        req.body.append(buf, 0, size);
-        buf.erase(0, size + 2);
       }
-    } else if (auto cl = req.header("content-length")) {
-      const std::size_t size = std::stoull(*cl);
-      if (size > 0 && !fill(size - 1)) {
-        ok = false;
-      } else {
-        req.body = buf.substr(0, size);
-        buf.erase(0, size);
-      }
-    }
     } catch (const std::exception&) {
       ok = false;  // unparsable framing from the proxy: drop the connection
     }

@@ -265,9 +265,9 @@ class ClawgateProcess {
   ClawgateProcess& operator=(const ClawgateProcess&) = delete;
 
   struct StartResult {
-    bool listening = false;         // both listening lines seen
-    std::optional<int> exit_code;   // the process ended before that
-    std::string why;                // timeout / exec failure text
+    bool listening = false;        // both listening lines seen
+    std::optional<int> exit_code;  // the process ended before that
+    std::string why;               // timeout / exec failure text
   };
   // Spawns and waits (bounded) for "proxy listening on" and "admin listening on", or for exit.
   StartResult start(Millis timeout = Millis{15000});

@@ -49,8 +49,8 @@ TEST(Harness, ChunkedRequestBodyIsDecoded) {
 }
 
 TEST(Harness, SseEventsAreReadIncrementally) {
-  FakeUpstream up;
   std::atomic<long long> third_sent{0};
+  FakeUpstream up;  // after the state its handler uses: stopped first
   up.on("/s", [&](const UpstreamRequest&, UpstreamConn& c) {
     c.sse_head(true);
     c.sse_event("data: 1\n\n");
@@ -103,9 +103,9 @@ TEST(Harness, TruncatedBodiesAreReportedIncomplete) {
 }
 
 TEST(Harness, PeerCloseIsDetectedByTheFake) {
-  FakeUpstream up;
   std::atomic<bool> saw{false};
   std::atomic<bool> done{false};
+  FakeUpstream up;
   up.on("/w", [&](const UpstreamRequest&, UpstreamConn& c) {
     c.sse_head(true);
     saw = c.wait_peer_closed(Millis{3000});

@@ -63,6 +63,7 @@ TEST_F(Lifecycle, ReadyzIs200WithHealthyUpstream) {
 TEST_F(Lifecycle, ReadyzIs503NamingUpstreamWhenProbeFailsAndRecovers) {
   config_["upstream"]["probe_interval_ms"] = 100;
   std::atomic<bool> healthy{false};
+  const auto stop_fake = stop_upstream_at_exit();
   upstream_->on("/readyz", [&](const UpstreamRequest&, UpstreamConn& c) {
     if (healthy.load()) {
       c.respond(200, R"({"ready":true})");
@@ -74,8 +75,7 @@ TEST_F(Lifecycle, ReadyzIs503NamingUpstreamWhenProbeFailsAndRecovers) {
   const HttpResponse bad = wait_readyz(503);
   ASSERT_EQ(bad.status, 503) << bad.describe();
   const json j = json_body(bad);
-  ASSERT_TRUE(j.is_object() && j.contains("failing") && j["failing"].is_array())
-      << bad.describe();
+  ASSERT_TRUE(j.is_object() && j.contains("failing") && j["failing"].is_array()) << bad.describe();
   EXPECT_NE(std::find(j["failing"].begin(), j["failing"].end(), json("upstream")),
             j["failing"].end())
       << bad.describe();
@@ -118,13 +118,12 @@ TEST_F(Lifecycle, AdminListenerHealthzWithAdminToken) {
 
 TEST_F(Lifecycle, AdminListenerDoesNotServeProxyRoutes) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
-  const HttpResponse chat = http_request(admin_port(), "POST", kChatPath,
-                                         bearer(kAdminToken, {{"Content-Type", "application/json"}}),
-                                         kChatBody);
+  const HttpResponse chat =
+      http_request(admin_port(), "POST", kChatPath,
+                   bearer(kAdminToken, {{"Content-Type", "application/json"}}), kChatBody);
   EXPECT_NO_FATAL_FAILURE(expect_error(chat, 404, "not_found", Shape::openai));
-  const HttpResponse tools =
-      http_request(admin_port(), "POST", kToolsPath, bearer(kAdminToken),
-                   R"({"tool":"sessions_list"})");
+  const HttpResponse tools = http_request(admin_port(), "POST", kToolsPath, bearer(kAdminToken),
+                                          R"({"tool":"sessions_list"})");
   EXPECT_EQ(tools.status, 404) << tools.describe();
   const HttpResponse models = http_request(admin_port(), "GET", kModelsPath, bearer(kAdminToken));
   EXPECT_EQ(models.status, 404) << models.describe();
@@ -176,6 +175,7 @@ TEST_F(Lifecycle, SigtermDrainsInFlightRequestThenExitsZero) {
   config_["limits"]["drain_timeout_ms"] = 10000;
   std::atomic<bool> answered{false};
   const std::string body = R"({"object":"chat.completion","drained":true})";
+  const auto stop_fake = stop_upstream_at_exit();
   upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
     if (c.sleep_for(Millis{2000})) {
       answered = true;
@@ -215,6 +215,8 @@ TEST_F(Lifecycle, SigtermDrainsInFlightRequestThenExitsZero) {
   const HttpResponse r = inflight.read_response(Millis{10000});
   EXPECT_EQ(r.status, 200) << "in-flight request cut by the drain\n" << r.describe();
   EXPECT_EQ(r.body, body);
+  EXPECT_TRUE(inflight.wait_closed(Millis{5000})) << "connection kept open after the drain";
+  inflight.close();
   const auto code = proxy_->wait_exit(Millis{10000});
   ASSERT_TRUE(code.has_value()) << "clawgate did not exit after draining";
   EXPECT_EQ(*code, 0) << proxy_->stderr_text();
@@ -227,6 +229,16 @@ TEST_F(Lifecycle, SigtermWithNothingInFlightExitsZeroPromptly) {
   const auto code = proxy_->wait_exit(Millis{5000});
   ASSERT_TRUE(code.has_value()) << "did not exit within 5 s of SIGTERM while idle";
   EXPECT_EQ(*code, 0);
+}
+
+TEST_F(Lifecycle, IdleKeepAliveConnectionIsClosedAfterIdleTimeout) {
+  config_["limits"]["idle_timeout_ms"] = 300;
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send(make_request("GET", "/healthz", port())));
+  ASSERT_EQ(c.read_response(Millis{5000}).status, 200);
+  EXPECT_TRUE(c.wait_closed(Millis{5000})) << "idle connection kept open past idle_timeout_ms";
 }
 
 // ---- bad configurations ------------------------------------------------------------------
@@ -274,8 +286,7 @@ TEST_F(BadConfig, WrongType) {
 }
 
 TEST_F(BadConfig, MissingGatewayTokenVariable) {
-  expect_refused(config_.dump(), {"OPENCLAW_GATEWAY_TOKEN"},
-                 {"PATH=/usr/local/bin:/usr/bin:/bin"});
+  expect_refused(config_.dump(), {"OPENCLAW_GATEWAY_TOKEN"}, {"PATH=/usr/local/bin:/usr/bin:/bin"});
 }
 
 TEST_F(BadConfig, MissingPolicyFile) {

@@ -11,6 +11,14 @@ const char* kListBody = R"({"tool":"sessions_list","args":{"limit":1}})";
 
 class Refusal : public ProxyTest {
  protected:
+  // A refused request must not take the service down with it.
+  void expect_still_serving() {
+    const HttpResponse h = get("/healthz", {});
+    EXPECT_EQ(h.status, 200) << "clawgate stopped serving after the refusal\n" << h.describe();
+    EXPECT_TRUE(proxy_->running())
+        << "clawgate exited after the refusal, exit code " << proxy_->exit_code().value_or(-1);
+  }
+
   void TearDown() override {
     if (proxy_ && upstream_) {
       EXPECT_EQ(upstream_->proxied_count(), 0u) << "a refused request reached the upstream";
@@ -25,8 +33,8 @@ TEST_F(Refusal, UnknownPathIs404) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   EXPECT_NO_FATAL_FAILURE(
       expect_error(get("/nonexistent", bearer(kEmployeeToken)), 404, "not_found", Shape::openai));
-  EXPECT_NO_FATAL_FAILURE(expect_error(post("/hooks/wake", "{}", employee()), 404, "not_found",
-                                       Shape::openai));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post("/hooks/wake", "{}", employee()), 404, "not_found", Shape::openai));
 }
 
 TEST_F(Refusal, PathsMatchExactlyAndCaseSensitively) {
@@ -54,11 +62,11 @@ TEST_F(Refusal, WrongMethodIs405WithAllow) {
 
 TEST_F(Refusal, WebSocketUpgradeIsRefused) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
-  const HttpResponse r = get(kModelsPath, bearer(kEmployeeToken, {{"Connection", "Upgrade"},
-                                                                  {"Upgrade", "websocket"},
-                                                                  {"Sec-WebSocket-Version", "13"},
-                                                                  {"Sec-WebSocket-Key",
-                                                                   "dGhlIHNhbXBsZSBub25jZQ=="}}));
+  const HttpResponse r =
+      get(kModelsPath, bearer(kEmployeeToken, {{"Connection", "Upgrade"},
+                                               {"Upgrade", "websocket"},
+                                               {"Sec-WebSocket-Version", "13"},
+                                               {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}}));
   EXPECT_NO_FATAL_FAILURE(expect_error(r, 400, "upgrade_refused", Shape::openai));
   const HttpResponse t =
       post(kToolsPath, kListBody, employee({{"Connection", "Upgrade"}, {"Upgrade", "h2c"}}));
@@ -67,8 +75,8 @@ TEST_F(Refusal, WebSocketUpgradeIsRefused) {
 
 TEST_F(Refusal, MissingTokenIs401) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
-  EXPECT_NO_FATAL_FAILURE(expect_error(post(kChatPath, kChatBody, {}), 401, "unauthorized",
-                                       Shape::openai));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kChatPath, kChatBody, {}), 401, "unauthorized", Shape::openai));
   EXPECT_NO_FATAL_FAILURE(
       expect_error(post(kToolsPath, kListBody, {}), 401, "unauthorized", Shape::tools));
 }
@@ -81,8 +89,8 @@ TEST_F(Refusal, BadTokenIs401) {
                                        "unauthorized", Shape::tools))
       << "the gateway token itself is not a client token";
   EXPECT_NO_FATAL_FAILURE(expect_error(
-      post(kToolsPath, kListBody, {{"Authorization", std::string("Basic ") + kEmployeeToken}}),
-      401, "unauthorized", Shape::tools));
+      post(kToolsPath, kListBody, {{"Authorization", std::string("Basic ") + kEmployeeToken}}), 401,
+      "unauthorized", Shape::tools));
 }
 
 TEST_F(Refusal, AdminTokenIsNotAClientToken) {
@@ -97,15 +105,13 @@ TEST_F(Refusal, QueryStringIsRefused) {
                                        "invalid_request", Shape::tools));
   EXPECT_NO_FATAL_FAILURE(expect_error(get("/v1/models?limit=1", bearer(kEmployeeToken)), 400,
                                        "invalid_request", Shape::openai));
-  EXPECT_NO_FATAL_FAILURE(
-      expect_error(post("/v1/chat/completions?", kChatBody, employee()), 400, "invalid_request",
-                   Shape::openai));
+  EXPECT_NO_FATAL_FAILURE(expect_error(post("/v1/chat/completions?", kChatBody, employee()), 400,
+                                       "invalid_request", Shape::openai));
 }
 
 TEST_F(Refusal, DeniedToolIs403WithRuleAndReason) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
-  const HttpResponse r =
-      post(kToolsPath, R"({"tool":"exec","args":{"command":"id"}})", employee());
+  const HttpResponse r = post(kToolsPath, R"({"tool":"exec","args":{"command":"id"}})", employee());
   ASSERT_NO_FATAL_FAILURE(expect_error(r, 403, "policy_denied", Shape::tools));
   const auto j = json_body(r);
   EXPECT_EQ(j["error"].value("rule", ""), "no-exec") << r.describe();
@@ -115,9 +121,9 @@ TEST_F(Refusal, DeniedToolIs403WithRuleAndReason) {
 TEST_F(Refusal, ToolAliasesAndCaseFoldToTheDeniedTool) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   // `bash` is an alias of exec; tool names are case-insensitive; `name` wins over `tool`.
-  for (const char* body : {R"({"tool":"bash","args":{"command":"id"}})",
-                           R"({"tool":"EXEC","args":{"command":"id"}})",
-                           R"({"tool":"sessions_list","name":"exec","args":{}})"}) {
+  for (const char* body :
+       {R"({"tool":"bash","args":{"command":"id"}})", R"({"tool":"EXEC","args":{"command":"id"}})",
+        R"({"tool":"sessions_list","name":"exec","args":{}})"}) {
     const HttpResponse r = post(kToolsPath, body, employee());
     EXPECT_NO_FATAL_FAILURE(expect_error(r, 403, "policy_denied", Shape::tools)) << body;
     EXPECT_EQ(json_body(r)["error"].value("rule", ""), "no-exec") << body;
@@ -126,8 +132,8 @@ TEST_F(Refusal, ToolAliasesAndCaseFoldToTheDeniedTool) {
 
 TEST_F(Refusal, DefaultDenyForToolWithoutRule) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
-  const HttpResponse r = post(kToolsPath, R"({"tool":"web_search","args":{"query":"x"}})",
-                              employee());
+  const HttpResponse r =
+      post(kToolsPath, R"({"tool":"web_search","args":{"query":"x"}})", employee());
   EXPECT_NO_FATAL_FAILURE(expect_error(r, 403, "policy_denied", Shape::tools));
 }
 
@@ -135,6 +141,48 @@ TEST_F(Refusal, ChatDeniedForRoleWithoutRule) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   const HttpResponse r = post(kChatPath, kChatBody, bearer(kContractorToken));
   EXPECT_NO_FATAL_FAILURE(expect_error(r, 403, "policy_denied", Shape::openai));
+}
+
+// ---- the order of checks (SPEC §2 step 1): the first check that fails answers ---------------
+
+TEST_F(Refusal, UpgradeIsCheckedBeforeTheRouteTable) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(get("/socket", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}}), 400,
+                   "upgrade_refused", Shape::openai));
+}
+
+TEST_F(Refusal, RouteIsCheckedBeforeAuth) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  EXPECT_NO_FATAL_FAILURE(expect_error(get("/nonexistent", {}), 404, "not_found", Shape::openai));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(get(kChatPath, {}), 405, "method_not_allowed", Shape::openai));
+}
+
+TEST_F(Refusal, QueryStringIsCheckedBeforeAuth) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post("/tools/invoke?x=1", kListBody, {}), 400, "invalid_request", Shape::tools));
+}
+
+TEST_F(Refusal, AuthIsCheckedBeforeTheBodyLimit) {
+  config_["limits"]["max_body_bytes"] = 1024;
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send(
+      make_request("POST", kToolsPath, port(),
+                   {{"Content-Length", "1048576"}, {"Content-Type", "application/json"}}, {})));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(c.read_response(Millis{10000}), 401, "unauthorized", Shape::tools));
+}
+
+TEST_F(Refusal, BodyLimitIsCheckedBeforeJson) {
+  config_["limits"]["max_body_bytes"] = 1024;
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kToolsPath, "{bad" + std::string(2000, 'x'), employee()), 413,
+                   "payload_too_large", Shape::tools));
 }
 
 // ---- error bodies for each status ---------------------------------------------------------
@@ -145,11 +193,11 @@ TEST_F(Refusal, BadJsonIs400InBothShapes) {
       expect_error(post(kChatPath, "{bad", employee()), 400, "invalid_request", Shape::openai));
   EXPECT_NO_FATAL_FAILURE(
       expect_error(post(kToolsPath, "{bad", employee()), 400, "invalid_request", Shape::tools));
-  EXPECT_NO_FATAL_FAILURE(expect_error(post(kToolsPath, "[1,2]", employee()), 400,
-                                       "invalid_request", Shape::tools))
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kToolsPath, "[1,2]", employee()), 400, "invalid_request", Shape::tools))
       << "body must be a JSON object";
-  EXPECT_NO_FATAL_FAILURE(expect_error(post(kToolsPath, "", employee()), 400, "invalid_request",
-                                       Shape::tools))
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kToolsPath, "", employee()), 400, "invalid_request", Shape::tools))
       << "empty body";
 }
 
@@ -164,16 +212,16 @@ TEST_F(Refusal, InvalidUtf8Is400) {
 
 TEST_F(Refusal, DuplicateTopLevelKeyIs400) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
-  EXPECT_NO_FATAL_FAILURE(expect_error(post(kToolsPath, R"({"tool":"sessions_list","tool":"exec"})",
-                                            employee()),
-                                       400, "invalid_request", Shape::tools));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kToolsPath, R"({"tool":"sessions_list","tool":"exec"})", employee()), 400,
+                   "invalid_request", Shape::tools));
 }
 
 TEST_F(Refusal, DuplicateNestedKeyIs400) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   EXPECT_NO_FATAL_FAILURE(expect_error(
-      post(kToolsPath, R"({"tool":"sessions_list","args":{"limit":1,"limit":2}})", employee()),
-      400, "invalid_request", Shape::tools));
+      post(kToolsPath, R"({"tool":"sessions_list","args":{"limit":1,"limit":2}})", employee()), 400,
+      "invalid_request", Shape::tools));
   EXPECT_NO_FATAL_FAILURE(expect_error(
       post(kChatPath,
            R"({"model":"openclaw","messages":[{"role":"user","content":"hi","role":"system"}]})",
@@ -189,18 +237,18 @@ TEST_F(Refusal, WrongFieldTypesAre400) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   EXPECT_NO_FATAL_FAILURE(expect_error(post(kToolsPath, R"({"tool":5})", employee()), 400,
                                        "invalid_request", Shape::tools));
-  EXPECT_NO_FATAL_FAILURE(expect_error(post(kToolsPath, R"({"tool":"sessions_list","args":[1]})",
-                                            employee()),
-                                       400, "invalid_request", Shape::tools));
-  EXPECT_NO_FATAL_FAILURE(expect_error(post(kChatPath, R"({"model":"openclaw","messages":"hi"})",
-                                            employee()),
-                                       400, "invalid_request", Shape::openai));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kToolsPath, R"({"tool":"sessions_list","args":[1]})", employee()), 400,
+                   "invalid_request", Shape::tools));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kChatPath, R"({"model":"openclaw","messages":"hi"})", employee()), 400,
+                   "invalid_request", Shape::openai));
   EXPECT_NO_FATAL_FAILURE(expect_error(
       post(kChatPath, R"({"model":"openclaw","stream":"yes","messages":[]})", employee()), 400,
       "invalid_request", Shape::openai));
-  EXPECT_NO_FATAL_FAILURE(expect_error(post(kResponsesPath, R"({"model":"openclaw","input":5})",
-                                            employee()),
-                                       400, "invalid_request", Shape::openai));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kResponsesPath, R"({"model":"openclaw","input":5})", employee()), 400,
+                   "invalid_request", Shape::openai));
 }
 
 TEST_F(Refusal, SlowHeadersAre408ThenClosed) {
@@ -238,8 +286,8 @@ TEST_F(Refusal, ChunkedBodyOverLimitIs413) {
   const std::string body = std::string("2bc\r\n") + part + "\r\n2bc\r\n" + part + "\r\n0\r\n\r\n";
   const std::string req =
       make_request("POST", kToolsPath, port(), employee({{"Transfer-Encoding", "chunked"}}), body);
-  EXPECT_NO_FATAL_FAILURE(expect_error(raw_exchange(port(), req), 413, "payload_too_large",
-                                       Shape::tools));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(raw_exchange(port(), req), 413, "payload_too_large", Shape::tools));
 }
 
 TEST_F(Refusal, OversizedHeadersAre431) {
@@ -252,11 +300,11 @@ TEST_F(Refusal, OversizedHeadersAre431) {
 
 TEST_F(Refusal, UnsupportedTransferCodingIs501) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
-  const std::string req = make_request("POST", kChatPath, port(),
-                                       employee({{"Transfer-Encoding", "gzip"}}), "");
-  bool closed = false;
-  const HttpResponse r = raw_exchange(port(), req, &closed);
-  EXPECT_NO_FATAL_FAILURE(expect_error(r, 501, "not_implemented", Shape::openai));
+  const std::string req =
+      make_request("POST", kChatPath, port(), employee({{"Transfer-Encoding", "gzip"}}), "");
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(raw_exchange(port(), req), 501, "not_implemented", Shape::openai));
+  expect_still_serving();
 }
 
 // ---- request smuggling: 400, not forwarded, connection closed -----------------------------
@@ -271,11 +319,11 @@ class Smuggling : public Refusal {
     const auto j = json_body(r);
     EXPECT_TRUE(j.is_object() && j.contains("error")) << r.describe();
     EXPECT_TRUE(closed) << "connection left open after malformed framing";
+    expect_still_serving();
   }
   std::string head_start() {
     return "POST /tools/invoke HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port()) +
-           "\r\nAuthorization: Bearer " + kEmployeeToken +
-           "\r\nContent-Type: application/json\r\n";
+           "\r\nAuthorization: Bearer " + kEmployeeToken + "\r\nContent-Type: application/json\r\n";
   }
 };
 
@@ -323,6 +371,48 @@ TEST_F(Smuggling, AbsoluteFormTargetRejected) {
                   "\r\nAuthorization: Bearer " + kEmployeeToken +
                   "\r\nContent-Type: application/json\r\nContent-Length: " +
                   std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+TEST_F(Smuggling, ContentLengthWithNonChunkedTransferEncodingRejected) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = kListBody;
+  expect_rejected(head_start() + "Content-Length: " + std::to_string(body.size()) +
+                  "\r\nTransfer-Encoding: gzip\r\n\r\n" + body);
+}
+
+TEST_F(Smuggling, TwoDifferentContentLengthsRejected) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = kListBody;
+  expect_rejected(head_start() + "Content-Length: " + std::to_string(body.size()) +
+                  "\r\nContent-Length: 5\r\n\r\n" + body);
+}
+
+TEST_F(Smuggling, BareLfLineEndingRejected) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = kListBody;
+  expect_rejected(head_start() + "X-A: 1\nX-B: 2\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+TEST_F(Smuggling, NulInHeaderValueRejected) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = kListBody;
+  expect_rejected(head_start() + std::string("X-A: a\0b\r\n", 10) +
+                  "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+TEST_F(Smuggling, WhitespaceBeforeColonRejected) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = kListBody;
+  expect_rejected(head_start() + "Content-Length : " + std::to_string(body.size()) + "\r\n\r\n" +
+                  body);
+}
+
+TEST_F(Smuggling, ContentLengthListRejected) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = kListBody;
+  const std::string cl = std::to_string(body.size());
+  expect_rejected(head_start() + "Content-Length: " + cl + ", " + cl + "\r\n\r\n" + body);
 }
 
 }  // namespace

@@ -67,8 +67,7 @@ TEST_F(Sessions, SameUserGoesUpstreamOneAtATime) {
 TEST_F(Sessions, SameSessionKeyHeaderGoesUpstreamOneAtATime) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   const Headers h = employee({{"x-openclaw-session-key", "team-room-7"}});
-  const auto st =
-      concurrently({{chat(""), h}, {chat(""), h}, {chat(""), h}, {chat(""), h}});
+  const auto st = concurrently({{chat(""), h}, {chat(""), h}, {chat(""), h}, {chat(""), h}});
   for (int s : st) {
     EXPECT_EQ(s, 200);
   }

@@ -1,6 +1,7 @@
 // SSE relay (SPEC §2 step 10): events reach the client as the upstream sends them, the bytes are
 // identical, a cut stream never ends cleanly, and a client that leaves cancels the upstream.
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -13,7 +14,8 @@ const char* kStreamChat =
     R"({"model":"openclaw","stream":true,"messages":[{"role":"user","content":"hi"}]})";
 
 std::string chat_event(int n) {
-  return "data: {\"id\":\"chatcmpl_1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":"
+  return "data: "
+         "{\"id\":\"chatcmpl_1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":"
          "0,\"delta\":{\"content\":\"part " +
          std::to_string(n) + "\"},\"finish_reason\":null}]}\n\n";
 }
@@ -24,6 +26,7 @@ TEST_F(Streaming, SseEventsRelayedAsTheyArrive) {
   const std::vector<std::string> events{chat_event(1), chat_event(2), "data: [DONE]\n\n"};
   std::mutex mu;
   std::vector<Clock::time_point> sending(events.size());
+  const auto stop_fake = stop_upstream_at_exit();
   upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
     c.sse_head(true);
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -48,6 +51,7 @@ TEST_F(Streaming, SseEventsRelayedAsTheyArrive) {
   EXPECT_EQ(head.header("content-type").value_or("").rfind("text/event-stream", 0), 0u)
       << head.describe();
   EXPECT_TRUE(is_trace_id(head.header("x-clawgate-trace-id").value_or(""))) << head.describe();
+  EXPECT_TRUE(head.chunked) << "SSE not relayed chunked\n" << head.describe();
   Clock::time_point first_at;
   const auto first = c.read_sse_event(Millis{10000}, &first_at);
   ASSERT_TRUE(first.has_value()) << c.last_error();
@@ -68,10 +72,10 @@ TEST_F(Streaming, CloseDelimitedSseRelayedAsTheyArrive) {
       "event: response.created\ndata: {\"type\":\"response.created\"}\n\n",
       "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
       "\"delta\":\"Hello\"}\n\n",
-      "event: response.completed\ndata: {\"type\":\"response.completed\"}\n\n",
-      "data: [DONE]\n\n"};
+      "event: response.completed\ndata: {\"type\":\"response.completed\"}\n\n", "data: [DONE]\n\n"};
   std::mutex mu;
   std::vector<Clock::time_point> sending(events.size());
+  const auto stop_fake = stop_upstream_at_exit();
   upstream_->on(kResponsesPath, [&](const UpstreamRequest&, UpstreamConn& c) {
     c.sse_head(false);
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -107,6 +111,7 @@ TEST_F(Streaming, CloseDelimitedSseRelayedAsTheyArrive) {
 TEST_F(Streaming, SseCutMidStreamIsNotRelayedAsACleanEnd) {
   const std::string e1 = chat_event(1);
   const std::string e2 = chat_event(2);
+  const auto stop_fake = stop_upstream_at_exit();
   upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
     c.sse_head(true);
     c.sse_event(e1);
@@ -136,6 +141,7 @@ TEST_F(Streaming, ClientDisconnectClosesTheUpstreamConnection) {
   std::condition_variable cv;
   bool upstream_saw_close = false;
   int events_sent = 0;
+  const auto stop_fake = stop_upstream_at_exit();
   upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
     c.sse_head(true);
     for (int i = 0; i < 100; ++i) {  // 10 s of events unless the proxy hangs up
@@ -170,6 +176,35 @@ TEST_F(Streaming, ClientDisconnectClosesTheUpstreamConnection) {
   EXPECT_TRUE(cv.wait_for(lk, Millis{5000}, [&] { return upstream_saw_close; }))
       << "the proxy kept the upstream stream open after the client left (events sent: "
       << events_sent << ")";
+}
+
+TEST_F(Streaming, SseSilentPastStreamIdleTimeoutIsCut) {
+  config_["upstream"]["stream_idle_timeout_ms"] = 300;
+  std::atomic<bool> upstream_closed{false};
+  const auto stop_fake = stop_upstream_at_exit();
+  upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.sse_head(true);
+    c.sse_event(chat_event(1));
+    upstream_closed = c.wait_peer_closed(Millis{8000});  // then silence
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
+  const HttpResponse head = c.read_head(Millis{10000});
+  ASSERT_EQ(head.status, 200) << head.describe();
+  bool complete = true;
+  const std::string all = c.read_body_rest(Millis{6000}, &complete);
+  ASSERT_GE(all.size(), chat_event(1).size()) << c.last_error();
+  EXPECT_EQ(all.substr(0, chat_event(1).size()), chat_event(1));
+  EXPECT_NE(c.last_error(), "timeout") << "stream still open 6 s into a 300 ms idle limit";
+  const bool signalled = !complete || all.find("error", chat_event(1).size()) != std::string::npos;
+  EXPECT_TRUE(signalled) << "an idle-cut stream ended like a complete one";
+  const auto deadline = Clock::now() + Millis{3000};
+  while (!upstream_closed.load() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(Millis{20});
+  }
+  EXPECT_TRUE(upstream_closed.load()) << "upstream connection left open after the idle cut";
 }
 
 }  // namespace

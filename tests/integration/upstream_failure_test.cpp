@@ -19,8 +19,8 @@ TEST_F(UpstreamFailure, RefusedIs502) {
   EXPECT_NO_FATAL_FAILURE(
       expect_error(post(kToolsPath, kListBody, employee()), 502, "upstream_error", Shape::tools));
   // An unreachable upstream does not turn other checks off.
-  EXPECT_NO_FATAL_FAILURE(expect_error(post(kToolsPath, kListBody, bearer("nope")), 401,
-                                       "unauthorized", Shape::tools));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kToolsPath, kListBody, bearer("nope")), 401, "unauthorized", Shape::tools));
   EXPECT_NO_FATAL_FAILURE(expect_error(post(kToolsPath, R"({"tool":"exec"})", employee()), 403,
                                        "policy_denied", Shape::tools));
 }
@@ -33,8 +33,8 @@ TEST_F(UpstreamFailure, NoResponseHeadWithinTimeoutIs504) {
     }
   });
   ASSERT_NO_FATAL_FAILURE(start_proxy());
-  EXPECT_NO_FATAL_FAILURE(expect_error(post(kChatPath, kChatBody, employee()), 504,
-                                       "upstream_timeout", Shape::openai));
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kChatPath, kChatBody, employee()), 504, "upstream_timeout", Shape::openai));
   EXPECT_EQ(upstream_->proxied_count(), 1u);
 }
 
@@ -93,15 +93,29 @@ TEST_F(UpstreamFailure, ResponseOverMaxResponseBytesIs502) {
   upstream_->on(kToolsPath, [](const UpstreamRequest&, UpstreamConn& c) {
     c.respond(200, R"({"ok":true,"result":")" + std::string(4096, 'r') + "\"}");
   });
-  upstream_->on(kChatPath, [](const UpstreamRequest&, UpstreamConn& c) {
-    c.respond(200, R"({"ok":true})");
-  });
+  upstream_->on(kChatPath,
+                [](const UpstreamRequest&, UpstreamConn& c) { c.respond(200, R"({"ok":true})"); });
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   EXPECT_NO_FATAL_FAILURE(
       expect_error(post(kToolsPath, kListBody, employee()), 502, "upstream_error", Shape::tools));
   // A small answer still passes: the limit, not the route, made the 502.
   const HttpResponse ok = post(kChatPath, kChatBody, employee());
   EXPECT_EQ(ok.status, 200) << ok.describe();
+}
+
+TEST_F(UpstreamFailure, NonStreamBodySlowerThanTimeoutIs504) {
+  // SPEC §3: timeout_ms bounds a whole non-stream response, not just its head.
+  config_["upstream"]["timeout_ms"] = 500;
+  upstream_->on(kToolsPath, [](const UpstreamRequest&, UpstreamConn& c) {
+    c.send(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":");
+    if (c.sleep_for(Millis{3000})) {
+      c.send("true}");
+    }
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  EXPECT_NO_FATAL_FAILURE(
+      expect_error(post(kToolsPath, kListBody, employee()), 504, "upstream_timeout", Shape::tools));
 }
 
 }  // namespace

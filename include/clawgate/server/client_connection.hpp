@@ -89,6 +89,9 @@ class ClientConnection {
   task<bool> write_stream_head(http::response<http::empty_body>& res);
   task<bool> write_chunk(std::string_view data);
   task<bool> write_last_chunk();
+  // The interim "100 Continue" for a client that sent Expect: 100-continue and passed the checks
+  // that precede reading its body.
+  task<bool> write_continue();
 
   // Completes when the client closes or resets the connection (bytes it pipelines meanwhile are
   // kept for the next request). Used with `||` around upstream work: client gone → cancel.

@@ -117,7 +117,7 @@ class HandlerBase : public server::RequestHandler {
     res.keep_alive(ctx.keep_alive && !svc_->draining.load());
   }
 
-  task<bool> reply_json(ClientConnection& conn, Ctx& ctx, unsigned status, const json& body) {
+  task<bool> reply_json(ClientConnection& conn, Ctx& ctx, unsigned status, json body) {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, "application/json; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
@@ -129,9 +129,12 @@ class HandlerBase : public server::RequestHandler {
   }
 
   // Every refusal goes through here: audited (received + rejected), shaped per route, traced.
-  task<bool> reply_error(ClientConnection& conn, Ctx& ctx, unsigned status, std::string_view code,
-                         std::string_view message, const json& extra, bool keep_alive,
-                         std::string_view allow = {}) {
+  // Parameters are by value on purpose: a coroutine keeps its parameters in its own frame, so no
+  // caller temporary has to outlive a suspension (GCC 12 frees such temporaries twice when they
+  // come from `?:`; see docs/architecture.md).
+  task<bool> reply_error(ClientConnection& conn, Ctx& ctx, unsigned status, std::string code,
+                         std::string message, json extra, bool keep_alive,
+                         std::string allow = {}) {
     log_received(ctx, nullptr);
     json data = {{"status", status}, {"code", code}, {"reason", message}};
     if (extra.is_object() && extra.contains("rule")) data["rule"] = extra["rule"];
@@ -157,12 +160,14 @@ class HandlerBase : public server::RequestHandler {
     refused_keep = false;
     const auto check = clawgate::http::check_request_head(head);
     if (!check.ok()) {
-      co_await reply_error(conn, ctx, static_cast<unsigned>(check.status),
-                           check.status == 501 ? "not_implemented" : "invalid_request",
-                           check.status == 501
-                               ? "only the chunked transfer coding is supported"
-                               : "malformed request: " + check.reason,
-                           nullptr, false);
+      std::string code = "invalid_request";
+      std::string message = "malformed request: " + check.reason;
+      if (check.status == 501) {
+        code = "not_implemented";
+        message = "only the chunked transfer coding is supported";
+      }
+      co_await reply_error(conn, ctx, static_cast<unsigned>(check.status), std::move(code),
+                           std::move(message), nullptr, false);
       co_return false;
     }
     parser.header_limit(static_cast<std::uint32_t>(svc_->config->limits.max_header_bytes + 4));
@@ -210,6 +215,12 @@ class HandlerBase : public server::RequestHandler {
                                      nullptr, false);
     }
     parser.body_limit(limit);
+    const auto& fields = parser.get();
+    const auto expect = fields.find(http::field::expect);
+    if (!parser.is_done() && expect != fields.end() &&
+        beast::iequals(expect->value(), "100-continue")) {
+      if (!co_await conn.write_continue()) co_return false;
+    }
     switch (co_await conn.read_body(parser)) {
       case BodyResult::ok: ok = true; co_return true;
       case BodyResult::too_large:
@@ -408,8 +419,10 @@ class ProxyHandler final : public HandlerBase {
       relay.upstream_us = micros_since(up_start);
       relay.status = static_cast<unsigned>(upstream::status_for(*f));
       audit(ctx, "error", {{"code", upstream::code_for(*f)}, {"message", upstream::describe(*f)}});
-      relay.keep = co_await reply_error(conn, ctx, relay.status, upstream::code_for(*f),
-                                        upstream::describe(*f), nullptr, true);
+      std::string code(upstream::code_for(*f));
+      std::string message(upstream::describe(*f));
+      relay.keep = co_await reply_error(conn, ctx, relay.status, std::move(code),
+                                        std::move(message), nullptr, true);
       co_return relay.keep;
     }
     auto exchange = std::get<upstream::ExchangePtr>(std::move(started));
@@ -430,14 +443,17 @@ class ProxyHandler final : public HandlerBase {
     const upstream::Failure f = co_await exchange.read_all(body, deadline, limit);
     if (f != upstream::Failure::none) {
       // A truncated or oversized body is never relayed as a success.
-      const bool too_large = body.size() > limit;
-      const std::string message =
-          too_large ? "the gateway's response exceeds limits.max_response_bytes"
-                    : std::string(upstream::describe(f));
-      relay.status = too_large ? 502 : static_cast<unsigned>(upstream::status_for(f));
-      const auto code = too_large ? std::string_view("upstream_error") : upstream::code_for(f);
+      std::string message(upstream::describe(f));
+      std::string code(upstream::code_for(f));
+      relay.status = static_cast<unsigned>(upstream::status_for(f));
+      if (body.size() > limit) {
+        message = "the gateway's response exceeds limits.max_response_bytes";
+        code = "upstream_error";
+        relay.status = 502;
+      }
       audit(ctx, "error", {{"code", code}, {"message", message}});
-      relay.keep = co_await reply_error(conn, ctx, relay.status, code, message, nullptr, true);
+      relay.keep = co_await reply_error(conn, ctx, relay.status, std::move(code),
+                                        std::move(message), nullptr, true);
       co_return;
     }
     exchange.finish();
@@ -524,7 +540,8 @@ class ProxyHandler final : public HandlerBase {
                         {{"policy", policy_ok ? "ok" : "failing"},
                          {"audit", audit_ok ? "ok" : "failing"},
                          {"upstream", upstream_ok ? "ok" : "failing"}}}};
-    co_return co_await reply_json(conn, ctx, ready ? 200 : 503, body);
+    const unsigned status = ready ? 200 : 503;
+    co_return co_await reply_json(conn, ctx, status, body);
   }
 };
 

@@ -130,6 +130,14 @@ task<bool> ClientConnection::write_last_chunk() {
   co_return !ec;
 }
 
+task<bool> ClientConnection::write_continue() {
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  write_dog_.arm(limits_.idle_timeout, sock_);
+  auto [ec, n] = co_await net::async_write(sock_, net::buffer(kContinue), use_tuple);
+  write_dog_.disarm();
+  co_return !ec;
+}
+
 task<void> ClientConnection::wait_gone() {
   static constexpr std::size_t kMaxPipelined = 64 * 1024;
   for (;;) {

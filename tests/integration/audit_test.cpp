@@ -1,0 +1,139 @@
+// The audit log as the running binary writes it (SPEC §7, §9 "the audit log records it, and the
+// chain still verifies"): one record per stage, the request's trace id in each, and a hash chain
+// recomputed here independently of clawgate's own verifier.
+
+#include <signal.h>
+
+#include <sstream>
+
+#include "clawgate/core/crypto.hpp"
+#include "integration/fixture.hpp"
+
+namespace clawgate::itest {
+namespace {
+
+using nlohmann::json;
+
+class Audit : public ProxyTest {
+ protected:
+  // Stops clawgate (so every record is on disk) and returns the parsed records.
+  std::vector<json> stop_and_read() {
+    const auto code = proxy_->stop(Millis{8000});
+    EXPECT_EQ(code.value_or(-1), 0);
+    std::vector<json> out;
+    std::istringstream in(read_file(dir_.file("audit/clawgate.jsonl")));
+    std::string line;
+    while (std::getline(in, line)) {
+      out.push_back(json::parse(line, nullptr, false));
+      EXPECT_FALSE(out.back().is_discarded()) << "audit line is not JSON: " << line;
+    }
+    return out;
+  }
+
+  static std::vector<json> of_trace(const std::vector<json>& recs, const std::string& trace) {
+    std::vector<json> out;
+    for (const auto& r : recs) {
+      if (r.is_object() && r.value("trace_id", "") == trace) {
+        out.push_back(r);
+      }
+    }
+    return out;
+  }
+
+  static const json* stage(const std::vector<json>& recs, const std::string& name) {
+    for (const auto& r : recs) {
+      if (r.value("stage", "") == name) {
+        return &r;
+      }
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(Audit, ChainVerifiesAfterMixedTraffic) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  EXPECT_EQ(post(kToolsPath, R"({"tool":"sessions_list"})", employee()).status, 200);
+  EXPECT_EQ(post(kToolsPath, R"({"tool":"exec","args":{"command":"id"}})", employee()).status, 403);
+  EXPECT_EQ(post(kToolsPath, R"({"tool":"sessions_list"})", bearer("wrong-token")).status, 401);
+  EXPECT_EQ(get("/nope", {}).status, 404);
+  EXPECT_EQ(post(kChatPath, "{bad", employee()).status, 400);
+  EXPECT_EQ(post(kChatPath, R"({"model":"openclaw","messages":[{"role":"user","content":"é ✓"}]})",
+                 employee())
+                .status,
+            200);
+  const auto recs = stop_and_read();
+  ASSERT_GE(recs.size(), 6u);
+  std::string prev(64, '0');
+  for (std::size_t i = 0; i < recs.size(); ++i) {
+    const json& r = recs[i];
+    ASSERT_TRUE(r.is_object());
+    EXPECT_EQ(r.value("seq", 0), static_cast<int>(i + 1)) << r.dump();
+    ASSERT_TRUE(r.contains("prev") && r.contains("hash")) << r.dump();
+    EXPECT_EQ(r["prev"].get<std::string>(), prev) << "chain broken at seq " << i + 1;
+    json without = r;
+    without.erase("hash");
+    const std::string expect = core::sha256_hex(prev + "\n" + without.dump());
+    EXPECT_EQ(r["hash"].get<std::string>(), expect) << "hash mismatch at seq " << i + 1;
+    prev = r["hash"].get<std::string>();
+  }
+}
+
+TEST_F(Audit, DeniedRequestIsRecordedAndNeverForwarded) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const HttpResponse r = post(kToolsPath, R"({"tool":"exec","args":{"command":"id"}})", employee());
+  ASSERT_EQ(r.status, 403) << r.describe();
+  const std::string trace = r.header("x-clawgate-trace-id").value_or("");
+  const auto recs = of_trace(stop_and_read(), trace);
+  ASSERT_FALSE(recs.empty()) << "no audit record carries the trace id " << trace;
+  const json* decided = stage(recs, "decided");
+  ASSERT_NE(decided, nullptr) << json(recs).dump();
+  EXPECT_EQ((*decided)["data"].value("decision", ""), "deny") << decided->dump();
+  const json rules = (*decided)["data"].value("rules", json::array());
+  EXPECT_NE(std::find(rules.begin(), rules.end(), json("no-exec")), rules.end()) << decided->dump();
+  EXPECT_EQ((*decided).value("identity", json()), json("employee-001")) << decided->dump();
+  EXPECT_EQ(stage(recs, "forwarded"), nullptr) << "a denied request has a forwarded record";
+}
+
+TEST_F(Audit, ForwardedRequestIsRecordedThroughCompletion) {
+  const std::string up_body = R"({"ok":true,"result":{"count":0}})";
+  upstream_->on(kToolsPath,
+                [up_body](const UpstreamRequest&, UpstreamConn& c) { c.respond(200, up_body); });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body = R"({"tool":"sessions_list","args":{"limit":1}})";
+  const HttpResponse r = post(kToolsPath, body, employee());
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const std::string trace = r.header("x-clawgate-trace-id").value_or("");
+  const auto recs = of_trace(stop_and_read(), trace);
+  for (const char* s : {"received", "decided", "forwarded", "completed"}) {
+    EXPECT_NE(stage(recs, s), nullptr) << "missing stage " << s << " in " << json(recs).dump();
+  }
+  if (const json* rec = stage(recs, "received")) {
+    EXPECT_EQ(rec->at("data").value("body_sha256", ""), core::sha256_hex(body)) << rec->dump();
+  }
+  if (const json* rec = stage(recs, "completed")) {
+    EXPECT_EQ(rec->at("data").value("status", 0), 200) << rec->dump();
+    EXPECT_EQ(rec->at("data").value("response_sha256", ""), core::sha256_hex(up_body))
+        << rec->dump();
+  }
+}
+
+TEST_F(Audit, UnauthenticatedRequestIsRecordedAsRejected) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const HttpResponse r = post(kToolsPath, R"({"tool":"sessions_list"})", bearer("wrong-token"));
+  ASSERT_EQ(r.status, 401) << r.describe();
+  const std::string trace = r.header("x-clawgate-trace-id").value_or("");
+  const auto all = stop_and_read();
+  const auto recs = of_trace(all, trace);
+  const json* rejected = stage(recs, "rejected");
+  ASSERT_NE(rejected, nullptr) << json(recs).dump();
+  EXPECT_EQ(rejected->at("data").value("status", 0), 401) << rejected->dump();
+  EXPECT_EQ(rejected->at("data").value("code", ""), "unauthorized") << rejected->dump();
+  EXPECT_TRUE(rejected->at("identity").is_null()) << rejected->dump();
+  for (const auto& rec : all) {
+    EXPECT_EQ(rec.dump().find("wrong-token"), std::string::npos)
+        << "a presented token reached the audit log: " << rec.dump();
+  }
+}
+
+}  // namespace
+}  // namespace clawgate::itest

@@ -1,0 +1,83 @@
+// The command line outside `serve`: token new/hash, policy check, --version, usage errors
+// (exit 2), each run as a real process.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "clawgate/core/crypto.hpp"
+#include "integration/fixture.hpp"
+
+namespace clawgate::itest {
+namespace {
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;  // stdout, then stderr
+};
+
+// Runs the binary through /bin/sh with `args` (already shell-quoted by the caller).
+CliRun run(const std::string& args, const std::string& stdin_text = "") {
+  TempDir dir;
+  write_file(dir.file("in"), stdin_text);
+  const std::string cmd = "'" + clawgate_binary() + "' " + args + " < '" + dir.file("in") +
+                          "' > '" + dir.file("out") + "' 2> '" + dir.file("err") + "'";
+  const int status = std::system(cmd.c_str());
+  CliRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(dir.file("out")) + read_file(dir.file("err"));
+  return r;
+}
+
+TEST(Cli, TokenNewPrintsATokenAndItsDigest) {
+  const CliRun r = run("token new");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  const std::string token = j.at("token");
+  EXPECT_EQ(token.rfind("cgt_", 0), 0U);
+  EXPECT_EQ(token.size(), 4U + 64U);
+  EXPECT_EQ(j.at("token_sha256"), core::sha256_hex(token));
+  EXPECT_NE(run("token new").out, r.out) << "two tokens must differ";
+}
+
+TEST(Cli, TokenHashStripsOneTrailingNewline) {
+  const CliRun r = run("token hash", "my-token\n");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out, core::sha256_hex("my-token") + "\n");
+  EXPECT_EQ(run("token hash", "my-token").out, core::sha256_hex("my-token") + "\n");
+  EXPECT_EQ(run("token hash", "").exit_code, 1);
+}
+
+TEST(Cli, PolicyCheckAcceptsValidAndRejectsInvalid) {
+  TempDir dir;
+  write_file(dir.file("good.json"), default_policy().dump());
+  const CliRun good = run("policy check '" + dir.file("good.json") + "'");
+  EXPECT_EQ(good.exit_code, 0) << good.out;
+  EXPECT_NE(good.out.find(core::sha256_hex(default_policy().dump())), std::string::npos) << good.out;
+
+  write_file(dir.file("bad.json"),
+             R"({"version":1,"name":"x","rules":[{"id":"a","match":{"tol":"x"},"decision":"allow"}]})");
+  const CliRun bad = run("policy check '" + dir.file("bad.json") + "'");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("tol"), std::string::npos) << "the message must name the bad key: " << bad.out;
+
+  EXPECT_EQ(run("policy check '" + dir.file("missing.json") + "'").exit_code, 1);
+}
+
+TEST(Cli, VersionHelpAndUsageErrors) {
+  EXPECT_EQ(run("--version").exit_code, 0);
+  EXPECT_EQ(run("--help").exit_code, 0);
+  EXPECT_EQ(run("").exit_code, 2);
+  EXPECT_EQ(run("frobnicate").exit_code, 2);
+  EXPECT_EQ(run("serve").exit_code, 2);
+  EXPECT_EQ(run("token").exit_code, 2);
+  const CliRun missing = run("classify hello");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.out.find("not available"), std::string::npos) << missing.out;
+}
+
+}  // namespace
+}  // namespace clawgate::itest
