@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "clawgate/core/crypto.hpp"
@@ -74,9 +75,60 @@ TEST(Cli, VersionHelpAndUsageErrors) {
   EXPECT_EQ(run("frobnicate").exit_code, 2);
   EXPECT_EQ(run("serve").exit_code, 2);
   EXPECT_EQ(run("token").exit_code, 2);
-  const CliRun missing = run("classify hello");
+  const CliRun missing = run("audit verify x");
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.out.find("not available"), std::string::npos) << missing.out;
+}
+
+TEST(Cli, ClassifyUsesTheBuiltInDefaultPolicy) {
+  const CliRun red = run("classify 'please wire money today'");
+  ASSERT_EQ(red.exit_code, 0) << red.out;
+  const auto j = nlohmann::json::parse(red.out);
+  EXPECT_EQ(j["risk"], "red");
+  EXPECT_EQ(j["matches"][0]["term"], "wire money");
+  EXPECT_EQ(j["matches"][0]["where"], "input");
+  const CliRun lines = run("classify -", "hello there\nsend the invoice\nrm -rf /\n");
+  ASSERT_EQ(lines.exit_code, 0) << lines.out;
+  std::istringstream in(lines.out);
+  std::vector<std::string> risks;
+  for (std::string l; std::getline(in, l);) risks.push_back(nlohmann::json::parse(l)["risk"]);
+  EXPECT_EQ(risks, (std::vector<std::string>{"green", "amber", "red"}));
+}
+
+TEST(Cli, PolicyTestReportsPassesAndFailures) {
+  TempDir dir;
+  write_file(dir.file("p.json"), default_policy().dump());
+  const nlohmann::json cases = {
+      {"policy", "p.json"},
+      {"cases",
+       {{{"name", "ok"}, {"route", "tools"}, {"roles", {"employee"}},
+         {"request", {{"tool", "sessions_list"}}}, {"expect", {{"decision", "allow"}}}},
+        {{"name", "wrong"}, {"route", "tools"}, {"roles", {"employee"}},
+         {"request", {{"tool", "exec"}}}, {"expect", {{"decision", "allow"}}}}}}};
+  write_file(dir.file("t.json"), cases.dump());
+  const CliRun r = run("policy test '" + dir.file("t.json") + "'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("FAIL t.json: wrong: decision: expected \"allow\", got \"deny\""),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 passed, 1 failed"), std::string::npos) << r.out;
+}
+
+TEST(Cli, PolicyExplainShowsEveryRule) {
+  TempDir dir;
+  write_file(dir.file("p.json"), default_policy().dump());
+  write_file(dir.file("req.json"), R"({"tool":"exec","args":{"command":"id"}})");
+  const CliRun r = run("policy explain --policy '" + dir.file("p.json") + "' --route tools --request '" +
+                       dir.file("req.json") + "' --roles employee --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["decision"], "deny");
+  EXPECT_EQ(j["deciding_rule"], "no-exec");
+  EXPECT_EQ(j["rules"].size(), default_policy()["rules"].size());
+  bool explained_miss = false;
+  for (const auto& rule : j["rules"]) {
+    if (!rule["matched"].get<bool>()) explained_miss |= !rule["failed"].get<std::string>().empty();
+  }
+  EXPECT_TRUE(explained_miss) << "unmatched rules must say which condition failed";
 }
 
 }  // namespace

@@ -44,6 +44,7 @@ struct Services {
   audit::AuditLogPtr audit;
   upstream::Client upstream;
   SessionLocks sessions;
+  policy::RateLimiter rate_limiter;  // buckets outlive policy reloads (same rule id, same limits)
   std::atomic<bool> upstream_ready{false};
   std::atomic<bool> draining{false};
 };

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clawgate/auth/tokens.hpp"
+#include "clawgate/cli/policy_tools.hpp"
 #include "clawgate/policy/policy.hpp"
 
 namespace clawgate::cli {
@@ -21,12 +22,16 @@ constexpr std::string_view kUsage = R"(usage: clawgate <command> [options]
 commands:
   serve --config FILE         run the proxy (SIGTERM drains, SIGHUP reloads the policy)
   policy check FILE           validate a policy file (exit 1 when invalid)
+  policy test DIR|FILE        run policy test cases; prints `N passed, M failed`
+  policy explain --policy F --route R --request REQ.json [--identity I --roles a,b] [--json]
+                              classification, every rule matched or not and why, the decision
+  classify [--policy F] TEXT  classify TEXT (or each stdin line with `-`) as JSON
   token new                   print a new client token and its SHA-256 as JSON
   token hash                  read a token on stdin, print its SHA-256 hex
   --version                   print the version
   --help                      print this help
 
-Not in this build yet (see README "Status"): policy test|explain, classify, audit, approvals.
+Not in this build yet (see README "Status"): audit, approvals.
 )";
 
 int usage_error(const std::string& message) {
@@ -71,10 +76,11 @@ int policy_command(const std::vector<std::string>& args) {
               << " rules, sha256 " << p->sha256 << "\n";
     return 0;
   }
-  if (!args.empty() && (args[0] == "test" || args[0] == "explain")) {
-    return usage_error("policy " + args[0] + " is not available in this build yet");
-  }
-  return usage_error("policy: expected `policy check FILE`");
+  const std::vector<std::string> rest(args.size() > 1 ? args.begin() + 1 : args.end(), args.end());
+  if (!args.empty() && args[0] == "test") return policy_test(rest);
+  if (!args.empty() && args[0] == "explain") return policy_explain(rest);
+  return usage_error("policy: expected `policy check FILE`, `policy test DIR|FILE` or "
+                     "`policy explain ...`");
 }
 
 }  // namespace
@@ -98,7 +104,8 @@ int run(int argc, char** argv) {
   }
   if (cmd == "token") return token_command(rest);
   if (cmd == "policy") return policy_command(rest);
-  if (cmd == "classify" || cmd == "audit" || cmd == "approvals") {
+  if (cmd == "classify") return classify_command(rest);
+  if (cmd == "audit" || cmd == "approvals") {
     return usage_error(cmd + " is not available in this build yet");
   }
   return usage_error("unknown command `" + cmd + "`");

@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include "clawgate/core/crypto.hpp"
+#include "clawgate/decision/decide.hpp"
+#include "clawgate/proxy/redaction.hpp"
 #include "clawgate/http/errors.hpp"
 #include "clawgate/http/head.hpp"
 #include "clawgate/http/routes.hpp"
@@ -58,6 +60,7 @@ struct Ctx {
   std::string route;
   bool keep_alive = false;
   bool received_logged = false;
+  std::string risk;  // the tier word once classified: X-Clawgate-Risk on every later response
 };
 
 class HandlerBase : public server::RequestHandler {
@@ -99,7 +102,9 @@ class HandlerBase : public server::RequestHandler {
                         durable);
   }
 
-  void log_received(Ctx& ctx, const std::string* body) const {
+  // `doc` is the parsed body when it is JSON: it is recorded as JSON, with the policy's
+  // redact.arg_paths applied; any other body is recorded as (redacted) text.
+  void log_received(Ctx& ctx, const std::string* body, const json* doc = nullptr) const {
     if (ctx.received_logged) return;
     ctx.received_logged = true;
     json data = {{"method", ctx.method},
@@ -107,13 +112,17 @@ class HandlerBase : public server::RequestHandler {
                  {"client", ctx.peer},
                  {"bytes", body ? body->size() : 0},
                  {"body_sha256", core::sha256_hex(body ? *body : std::string())}};
-    if (body != nullptr && svc_->config->audit.include_bodies) data["body"] = *body;
+    if (body != nullptr && !body->empty() && svc_->config->audit.include_bodies) {
+      const policy::PolicyPtr pol = svc_->policy.get();
+      data["body"] = doc != nullptr ? redact_json(*doc, *pol) : json(redact_text(*body, *pol));
+    }
     audit(ctx, "received", std::move(data));
   }
 
   template <class Body>
   void decorate(const Ctx& ctx, http::response<Body>& res) const {
     res.set(kTraceHeader, ctx.trace_id);
+    if (!ctx.risk.empty()) res.set("X-Clawgate-Risk", ctx.risk);
     res.keep_alive(ctx.keep_alive && !svc_->draining.load());
   }
 
@@ -144,7 +153,10 @@ class HandlerBase : public server::RequestHandler {
     res.set(http::field::cache_control, "no-store");
     if (!allow.empty()) res.set(http::field::allow, allow);
     if (status == 401) res.set(http::field::www_authenticate, "Bearer");
-    if (status == 429 || status == 503) res.set(http::field::retry_after, "1");
+    if (status == 429 || status == 503) {
+      const auto retry = extra.is_object() ? extra.value("retry_after_s", std::int64_t{1}) : 1;
+      res.set(http::field::retry_after, std::to_string(retry));
+    }
     ctx.keep_alive = ctx.keep_alive && keep_alive;
     decorate(ctx, res);
     res.body() = clawgate::http::error_body(ctx.shape, status, code, message, ctx.trace_id, extra);
@@ -289,11 +301,10 @@ class ProxyHandler final : public HandlerBase {
     if (!body_ok) co_return after_body;
     // From here on the whole request has been read: refusals keep the connection.
     std::string body = std::move(parser.get().body());
-    log_received(ctx, &body);
-
     json doc = json::object();
     if (m.id != clawgate::http::RouteId::models) {
       auto parsed = clawgate::json::parse_strict(body);
+      if (!parsed.value || !parsed.value->is_object()) log_received(ctx, &body);
       if (!parsed.value) {
         co_return co_await reply_error(conn, ctx, 400, "invalid_request",
                                        "the request body is not acceptable JSON: " + parsed.error,
@@ -305,6 +316,7 @@ class ProxyHandler final : public HandlerBase {
       }
       doc = std::move(*parsed.value);
     }
+    log_received(ctx, &body, &doc);
 
     const policy::PolicyPtr pol = svc_->policy.get();
     const auto& allowed = pol->forward_headers_allow;
@@ -315,21 +327,22 @@ class ProxyHandler final : public HandlerBase {
       if (it == req.end()) return std::nullopt;
       return std::string(it->value());
     };
-    auto resolved = request::resolve_target(m.id, doc, header);
-    if (auto* err = std::get_if<request::TargetError>(&resolved)) {
-      co_return co_await reply_error(conn, ctx, 400, "invalid_request", err->message, nullptr,
-                                     true);
+    // Resolve, classify, decide: the same code `clawgate policy test|explain` runs.
+    const decision::Outcome o =
+        decision::decide(*pol, {m.id, identity->id, identity->roles, &doc, header});
+    if (o.invalid) {
+      co_return co_await reply_error(conn, ctx, 400, "invalid_request", *o.invalid, nullptr, true);
     }
-    const request::Target tgt = std::get<request::Target>(std::move(resolved));
-
-    policy::Input in{ctx.route, identity->id, identity->roles, tgt.agent,
-                     tgt.session, tgt.tool, tgt.action};
-    const policy::Verdict verdict = policy::evaluate(*pol, in);
+    const request::Target& tgt = o.target;
+    const policy::Verdict& verdict = o.verdict;
+    ctx.risk = std::string(classify::to_string(o.classification.risk));
+    audit(ctx, "classified", o.classification.to_json());
     json decided = {{"decision", policy::to_string(verdict.decision)},
-                    {"enforced", true},
+                    {"enforced", verdict.enforced},
                     {"rules", verdict.rules},
                     {"reason", verdict.reason},
                     {"policy_sha256", pol->sha256}};
+    if (verdict.would) decided["would"] = policy::to_string(*verdict.would);
     // SPEC §7: no durable decision record, no forward.
     if (!svc_->audit->append({ctx.trace_id, "decided", ctx.identity, ctx.route, decided}, true)) {
       co_return co_await reply_error(conn, ctx, 503, "audit_unavailable",
@@ -348,6 +361,18 @@ class ProxyHandler final : public HandlerBase {
           "this request needs human approval, and this clawgate build has no approval workflow "
           "yet; nothing was forwarded",
           rule_extra, true);
+    }
+    const auto limited = svc_->rate_limiter.take(verdict, o.input);
+    if (!limited.allowed) {
+      const json extra = {{"rule", limited.rule}, {"retry_after_s", limited.retry_after_s}};
+      co_return co_await reply_error(conn, ctx, 429, "rate_limited",
+                                     "rate limit of rule " + limited.rule +
+                                         " exceeded; retry after " +
+                                         std::to_string(limited.retry_after_s) + " s",
+                                     extra, true);
+    }
+    if (pol->system_prompt && inject_system_prompt(doc, m.id, *pol->system_prompt, o)) {
+      body = doc.dump();
     }
 
     // Forward.

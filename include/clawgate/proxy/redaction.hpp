@@ -1,0 +1,27 @@
+#pragma once
+// What of a request reaches the audit file, and what the forwarded chat sees of the decision.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "clawgate/decision/decide.hpp"
+#include "clawgate/http/routes.hpp"
+#include "clawgate/policy/policy.hpp"
+
+namespace clawgate::proxy {
+
+// Built-in secret shapes (bearer tokens, sk-… keys, AWS access keys, PEM private keys) and the
+// policy's redact.patterns, replaced by "[REDACTED]".
+std::string redact_text(std::string_view text, const policy::Policy& pol);
+// The same for every string (values and keys) of a JSON document, after the policy's
+// redact.arg_paths have had their values replaced by "[REDACTED]".
+nlohmann::json redact_json(const nlohmann::json& doc, const policy::Policy& pol);
+
+// chat.system_prompt (SPEC §5): chat gets a leading system message, responses gets the text
+// prepended to `instructions`; both end with "Governance classification: " + canonical JSON of
+// {"decision","risk","rules"}. Returns false (doc untouched) for other routes.
+bool inject_system_prompt(nlohmann::json& doc, http::RouteId route, const std::string& prompt,
+                          const decision::Outcome& outcome);
+
+}  // namespace clawgate::proxy

@@ -1,0 +1,289 @@
+// normalize(): the text the term matcher sees (SPEC §4 "Normalise before matching").
+//
+// Steps, in one left-to-right pass:
+//   invalid UTF-8 byte      -> a space (classification never fails on bad input)
+//   Cf / default-ignorable  -> dropped (ZWJ, ZWNJ, ZWSP, soft hyphen, BOM, bidi controls, VS)
+//   other controls (Cc)     -> dropped, except white space
+//   Cyrillic/Greek look-alikes -> Latin, before case folding (capital Ν→n, small ν→v)
+//   NFKC + case fold        -> utf8proc (ﬁ→fi, ｗ→w, ẞ→ss)
+//   look-alikes produced by NFKC (math Greek…) -> Latin
+//   runs of white space, '_', '-', '.', '/', dashes -> one ' '; leading/trailing ones trimmed
+//
+// ASCII is handled by a table; only the stretches around non-ASCII code points go through
+// utf8proc, so typical English text costs one table lookup per byte.
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "clawgate/classify/classifier.hpp"
+
+namespace clawgate::classify {
+namespace {
+
+// Look-alikes of Latin letters (a subset of Unicode confusables.txt, letters only). Applied to
+// the raw code point (so capital forms fold by their capital look) and again after NFKC + case
+// fold (for look-alikes that only appear there, e.g. mathematical Greek). Sorted by code point.
+// clang-format off
+constexpr std::pair<char32_t, char> kLookAlikes[] = {
+    {0x0130, 'i'}, {0x0131, 'i'}, {0x0237, 'j'}, {0x0251, 'a'}, {0x0261, 'g'},
+    // Greek capitals and small letters
+    {0x0391, 'a'}, {0x0392, 'b'}, {0x0395, 'e'}, {0x0396, 'z'}, {0x0397, 'h'}, {0x0399, 'i'},
+    {0x039A, 'k'}, {0x039C, 'm'}, {0x039D, 'n'}, {0x039F, 'o'}, {0x03A1, 'p'}, {0x03A4, 't'},
+    {0x03A5, 'y'}, {0x03A7, 'x'}, {0x03B1, 'a'}, {0x03B2, 'b'}, {0x03B3, 'y'}, {0x03B5, 'e'},
+    {0x03B7, 'n'}, {0x03B9, 'i'}, {0x03BA, 'k'}, {0x03BC, 'u'}, {0x03BD, 'v'}, {0x03BF, 'o'},
+    {0x03C1, 'p'}, {0x03C4, 't'}, {0x03C5, 'u'}, {0x03C7, 'x'}, {0x03C9, 'w'}, {0x03F2, 'c'},
+    {0x03F3, 'j'}, {0x03F9, 'c'},
+    // Cyrillic capitals
+    {0x0405, 's'}, {0x0406, 'i'}, {0x0408, 'j'}, {0x0410, 'a'}, {0x0412, 'b'}, {0x0415, 'e'},
+    {0x041A, 'k'}, {0x041C, 'm'}, {0x041D, 'h'}, {0x041E, 'o'}, {0x0420, 'p'}, {0x0421, 'c'},
+    {0x0422, 't'}, {0x0423, 'y'}, {0x0425, 'x'},
+    // Cyrillic small letters
+    {0x0430, 'a'}, {0x0432, 'b'}, {0x0435, 'e'}, {0x043A, 'k'}, {0x043C, 'm'}, {0x043D, 'h'},
+    {0x043E, 'o'}, {0x0440, 'p'}, {0x0441, 'c'}, {0x0442, 't'}, {0x0443, 'y'}, {0x0445, 'x'},
+    {0x0455, 's'}, {0x0456, 'i'}, {0x0458, 'j'}, {0x04AE, 'y'}, {0x04AF, 'y'}, {0x04BA, 'h'},
+    {0x04BB, 'h'}, {0x04C0, 'l'}, {0x04CF, 'l'}, {0x0500, 'd'}, {0x0501, 'd'}, {0x051A, 'q'},
+    {0x051B, 'q'}, {0x051C, 'w'}, {0x051D, 'w'},
+    // Armenian
+    {0x0570, 'h'}, {0x0578, 'n'}, {0x057D, 'u'}, {0x0585, 'o'},
+};
+// clang-format on
+
+constexpr bool sorted_table() {
+  for (std::size_t i = 1; i < std::size(kLookAlikes); ++i) {
+    if (kLookAlikes[i - 1].first >= kLookAlikes[i].first) return false;
+  }
+  return true;
+}
+static_assert(sorted_table(), "kLookAlikes must be sorted for the binary search");
+
+char look_alike(char32_t cp) {
+  if (cp < 0x0130 || cp > 0x0585) return 0;
+  const auto* end = std::end(kLookAlikes);
+  const auto* it = std::lower_bound(std::begin(kLookAlikes), end, cp,
+                                    [](const auto& e, char32_t c) { return e.first < c; });
+  return (it != end && it->first == cp) ? it->second : '\0';
+}
+
+// ASCII byte classes for the fast path.
+enum : std::uint8_t { kKeep = 0, kSep = 1, kDrop = 2 };
+
+constexpr std::array<std::uint8_t, 128> make_ascii_class() {
+  std::array<std::uint8_t, 128> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = kDrop;
+  t[0x7F] = kDrop;
+  for (char c : {' ', '\t', '\n', '\v', '\f', '\r', '_', '-', '.', '/'}) {
+    t[static_cast<unsigned char>(c)] = kSep;
+  }
+  return t;
+}
+constexpr std::array<std::uint8_t, 128> kAsciiClass = make_ascii_class();
+
+// Unicode White_Space above ASCII, plus dashes (Pd) and slash look-alikes: all separate words.
+bool is_separator(char32_t cp) {
+  switch (cp) {
+    case 0x0085:
+    case 0x00A0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+    case 0x2044:
+    case 0x2215:
+    case 0x2024:
+    case 0x3002:
+    case 0xFF61:
+      return true;
+    default:
+      break;
+  }
+  if (cp >= 0x2000 && cp <= 0x200A) return true;
+  return utf8proc_category(static_cast<utf8proc_int32_t>(cp)) == UTF8PROC_CATEGORY_PD;
+}
+
+bool is_dropped(char32_t cp) {
+  const auto* prop = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
+  if (prop->category == UTF8PROC_CATEGORY_CF || prop->ignorable) return true;
+  return prop->category == UTF8PROC_CATEGORY_CC && cp != 0x85 && !(cp >= 0x09 && cp <= 0x0D);
+}
+
+// Appends normalised output, collapsing separators into one pending space.
+class Emitter {
+ public:
+  explicit Emitter(std::string& out) : out_(out) {}
+
+  void separator() { pending_ = !out_.empty(); }
+
+  void ascii(char c) {
+    if (pending_) {
+      out_ += ' ';
+      pending_ = false;
+    }
+    out_ += c;
+  }
+
+  // A run of ASCII bytes none of which can combine with what follows: the hot loop, writing
+  // straight into the string (the output of a run is never longer than the run plus a space).
+  void ascii_run(const unsigned char* p, std::size_t n) {
+    const std::size_t old = out_.size();
+    out_.resize(old + n + 1);
+    char* const begin = out_.data();
+    char* w = begin + old;
+    bool pending = pending_;
+    for (std::size_t k = 0; k < n; ++k) {
+      const unsigned char c = p[k];
+      const std::uint8_t cls = kAsciiClass[c];
+      if (cls == kKeep) {
+        if (pending) {
+          *w++ = ' ';
+          pending = false;
+        }
+        *w++ = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+      } else if (cls == kSep) {
+        pending = w != begin;
+      }
+    }
+    pending_ = pending;
+    out_.resize(static_cast<std::size_t>(w - begin));
+  }
+
+  // A code point after NFKC + case fold.
+  void code_point(char32_t cp) {
+    if (cp < 0x80) {
+      const auto c = static_cast<unsigned char>(cp);
+      if (kAsciiClass[c] == kSep) {
+        separator();
+      } else if (kAsciiClass[c] == kKeep) {
+        ascii(static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c));
+      }
+      return;
+    }
+    if (is_separator(cp)) {
+      separator();
+      return;
+    }
+    if (const char l = look_alike(cp)) {
+      ascii(l);
+      return;
+    }
+    if (is_dropped(cp)) return;
+    if (pending_) {
+      out_ += ' ';
+      pending_ = false;
+    }
+    utf8proc_uint8_t buf[4];
+    const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);
+    out_.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
+  }
+
+ private:
+  std::string& out_;
+  bool pending_ = false;
+};
+
+constexpr auto kDecomposeOptions = static_cast<utf8proc_option_t>(
+    UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE | UTF8PROC_CASEFOLD);
+constexpr auto kComposeOptions = static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+
+// Unicode's stream-safe limit: longer runs of combining marks are cut, which keeps the
+// canonical reordering below linear.
+constexpr std::size_t kMaxNonStarters = 30;
+
+// Canonical ordering of each run of non-starters (a stable insertion sort on short runs),
+// dropping marks beyond kMaxNonStarters in one run.
+void reorder_marks(std::vector<utf8proc_int32_t>& cps) {
+  std::size_t w = 0;
+  std::size_t run_start = 0;
+  for (std::size_t r = 0; r < cps.size(); ++r) {
+    const utf8proc_int32_t cp = cps[r];  // read first: w may equal r
+    const auto ccc = utf8proc_get_property(cp)->combining_class;
+    if (ccc == 0) {
+      cps[w++] = cp;
+      run_start = w;
+      continue;
+    }
+    if (w - run_start >= kMaxNonStarters) continue;
+    std::size_t k = w++;
+    while (k > run_start && utf8proc_get_property(cps[k - 1])->combining_class > ccc) {
+      cps[k] = cps[k - 1];
+      --k;
+    }
+    cps[k] = cp;
+  }
+  cps.resize(w);
+}
+
+// The slow path: one stretch of text containing non-ASCII bytes (plus the ASCII character just
+// before it, which may combine with a following mark).
+void normalize_stretch(std::string_view s, Emitter& emit, std::vector<utf8proc_int32_t>& cps) {
+  cps.clear();
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  const auto n = static_cast<utf8proc_ssize_t>(s.size());
+  utf8proc_int32_t tmp[32];
+  for (utf8proc_ssize_t i = 0; i < n;) {
+    utf8proc_int32_t cp = 0;
+    const utf8proc_ssize_t len = utf8proc_iterate(p + i, n - i, &cp);
+    if (len <= 0) {
+      cp = ' ';  // an invalid byte separates words, it never aborts classification
+      i += 1;
+    } else {
+      i += len;
+    }
+    if (is_dropped(static_cast<char32_t>(cp))) continue;
+    if (const char l = look_alike(static_cast<char32_t>(cp))) cp = static_cast<unsigned char>(l);
+    const auto m = utf8proc_decompose_char(cp, tmp, 32, kDecomposeOptions, nullptr);
+    if (m < 0 || m > 32) {
+      cps.push_back(' ');
+      continue;
+    }
+    cps.insert(cps.end(), tmp, tmp + m);
+  }
+  reorder_marks(cps);
+  const auto composed = utf8proc_normalize_utf32(
+      cps.data(), static_cast<utf8proc_ssize_t>(cps.size()), kComposeOptions);
+  const std::size_t count = composed < 0 ? 0 : static_cast<std::size_t>(composed);
+  for (std::size_t k = 0; k < count; ++k) emit.code_point(static_cast<char32_t>(cps[k]));
+}
+
+}  // namespace
+
+std::string normalize(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  Emitter emit(out);
+  std::vector<utf8proc_int32_t> cps;
+  const auto* b = reinterpret_cast<const unsigned char*>(raw.data());
+  const std::size_t n = raw.size();
+  // A "plain" byte is ASCII that is not dropped: two plain bytes in a row are a point no
+  // composition crosses. Dropped controls go to the slow path so that a mark after them still
+  // composes with the letter before them.
+  auto plain = [&](std::size_t k) { return k >= n || (b[k] < 0x80 && kAsciiClass[b[k]] != kDrop); };
+  std::size_t i = 0;
+  while (i < n) {
+    // Fast path up to the last plain byte before anything else (that byte may combine with a
+    // following mark, so it goes with the slow stretch).
+    std::size_t k = i;
+    while (k < n && plain(k)) ++k;
+    if (k < n && k > i) --k;
+    if (k > i) {
+      emit.ascii_run(b + i, k - i);
+      i = k;
+      continue;
+    }
+    // Slow path up to the next two plain bytes in a row.
+    std::size_t j = i + 1;
+    while (j < n && !(plain(j) && plain(j + 1))) ++j;
+    normalize_stretch(raw.substr(i, j - i), emit, cps);
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace clawgate::classify

@@ -1,0 +1,95 @@
+#include "clawgate/proxy/redaction.hpp"
+
+#include <re2/re2.h>
+
+#include "clawgate/audit/audit_log.hpp"
+
+namespace clawgate::proxy {
+namespace {
+
+constexpr std::string_view kRedacted = "[REDACTED]";
+
+// Secret shapes that are never worth keeping in an audit file, whatever the policy says.
+const std::vector<std::unique_ptr<re2::RE2>>& builtin_patterns() {
+  static const auto* patterns = [] {
+    auto* v = new std::vector<std::unique_ptr<re2::RE2>>();
+    for (const char* p : {R"((?i)bearer\s+[A-Za-z0-9._~+/=-]{8,})", R"(sk-[A-Za-z0-9_-]{20,})",
+                          R"(AKIA[0-9A-Z]{16})",
+                          R"(-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$))"}) {
+      v->push_back(std::make_unique<re2::RE2>(p));
+    }
+    return v;
+  }();
+  return *patterns;
+}
+
+void redact_in_place(std::string& s, const policy::Policy& pol) {
+  for (const auto& re : builtin_patterns()) re2::RE2::GlobalReplace(&s, *re, kRedacted);
+  for (const auto& re : pol.redact.patterns) {
+    if (re) re2::RE2::GlobalReplace(&s, *re, kRedacted);
+  }
+}
+
+void redact_walk(nlohmann::json& v, const policy::Policy& pol) {
+  if (v.is_string()) {
+    redact_in_place(v.get_ref<std::string&>(), pol);
+  } else if (v.is_array()) {
+    for (auto& e : v) redact_walk(e, pol);
+  } else if (v.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto& [k, e] : v.items()) {
+      std::string key = k;
+      redact_in_place(key, pol);
+      redact_walk(e, pol);
+      out[key] = std::move(e);
+    }
+    v = std::move(out);
+  }
+}
+
+}  // namespace
+
+std::string redact_text(std::string_view text, const policy::Policy& pol) {
+  std::string s(text);
+  redact_in_place(s, pol);
+  return s;
+}
+
+nlohmann::json redact_json(const nlohmann::json& doc, const policy::Policy& pol) {
+  nlohmann::json out = doc;
+  for (const auto& path : pol.redact.arg_paths) {
+    nlohmann::json::json_pointer ptr;
+    try {
+      ptr = nlohmann::json::json_pointer(path);  // validated at policy load; cannot throw here
+    } catch (const nlohmann::json::exception&) {
+      continue;
+    }
+    if (out.contains(ptr)) out[ptr] = kRedacted;
+  }
+  redact_walk(out, pol);
+  return out;
+}
+
+bool inject_system_prompt(nlohmann::json& doc, http::RouteId route, const std::string& prompt,
+                          const decision::Outcome& outcome) {
+  if (route != http::RouteId::chat && route != http::RouteId::responses) return false;
+  const std::string text = prompt + "\n\nGovernance classification: " +
+                           audit::canonical(decision::governance_summary(outcome));
+  if (route == http::RouteId::chat) {
+    nlohmann::json messages = nlohmann::json::array();
+    messages.push_back({{"role", "system"}, {"content", text}});
+    if (doc.contains("messages") && doc["messages"].is_array()) {
+      for (auto& m : doc["messages"]) messages.push_back(std::move(m));
+    }
+    doc["messages"] = std::move(messages);
+  } else {
+    std::string instructions = text;
+    if (doc.contains("instructions") && doc["instructions"].is_string()) {
+      instructions += "\n\n" + doc["instructions"].get<std::string>();
+    }
+    doc["instructions"] = std::move(instructions);
+  }
+  return true;
+}
+
+}  // namespace clawgate::proxy
