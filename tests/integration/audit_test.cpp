@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <cstdlib>
 #include <sstream>
 
 #include "clawgate/core/crypto.hpp"
@@ -133,6 +134,26 @@ TEST_F(Audit, UnauthenticatedRequestIsRecordedAsRejected) {
     EXPECT_EQ(rec.dump().find("wrong-token"), std::string::npos)
         << "a presented token reached the audit log: " << rec.dump();
   }
+}
+
+}  // namespace
+}  // namespace clawgate::itest
+
+namespace clawgate::itest {
+namespace {
+
+TEST_F(ProxyTest, AuditVerifyAcceptsTheLiveLogAfterMixedTraffic) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  EXPECT_EQ(post(kToolsPath, R"({"tool":"sessions_list"})", employee()).status, 200);
+  EXPECT_EQ(post(kToolsPath, R"({"tool":"exec"})", employee()).status, 403);
+  EXPECT_EQ(post(kChatPath, "{bad", employee()).status, 400);
+  EXPECT_EQ(get("/nope", {}).status, 404);
+  ASSERT_EQ(proxy_->stop(Millis{8000}).value_or(-1), 0);
+  const std::string out = dir_.file("verify.out");
+  const std::string cmd = "'" + clawgate_binary() + "' audit verify '" +
+                          dir_.file("audit/clawgate.jsonl") + "' > '" + out + "' 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << read_file(out);
+  EXPECT_EQ(read_file(out).rfind("ok: ", 0), 0U) << read_file(out);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "clawgate/audit/audit_log.hpp"
 #include "clawgate/core/crypto.hpp"
 #include "integration/fixture.hpp"
 
@@ -20,17 +21,23 @@ struct CliRun {
   std::string out;  // stdout, then stderr
 };
 
-// Runs the binary through /bin/sh with `args` (already shell-quoted by the caller).
-CliRun run(const std::string& args, const std::string& stdin_text = "") {
+// Runs the binary through /bin/sh with `args` (already shell-quoted by the caller), after the
+// shell environment assignments in `env` ("NAME=value "), feeding `stdin_text`.
+CliRun run_with_env(const std::string& env, const std::string& args,
+                    const std::string& stdin_text = "") {
   TempDir dir;
   write_file(dir.file("in"), stdin_text);
-  const std::string cmd = "'" + clawgate_binary() + "' " + args + " < '" + dir.file("in") +
+  const std::string cmd = env + "'" + clawgate_binary() + "' " + args + " < '" + dir.file("in") +
                           "' > '" + dir.file("out") + "' 2> '" + dir.file("err") + "'";
   const int status = std::system(cmd.c_str());
   CliRun r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = read_file(dir.file("out")) + read_file(dir.file("err"));
   return r;
+}
+
+CliRun run(const std::string& args, const std::string& stdin_text = "") {
+  return run_with_env("", args, stdin_text);
 }
 
 TEST(Cli, TokenNewPrintsATokenAndItsDigest) {
@@ -75,7 +82,7 @@ TEST(Cli, VersionHelpAndUsageErrors) {
   EXPECT_EQ(run("frobnicate").exit_code, 2);
   EXPECT_EQ(run("serve").exit_code, 2);
   EXPECT_EQ(run("token").exit_code, 2);
-  const CliRun missing = run("audit verify x");
+  const CliRun missing = run("audit export x");
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.out.find("not available"), std::string::npos) << missing.out;
 }
@@ -129,6 +136,36 @@ TEST(Cli, PolicyExplainShowsEveryRule) {
     if (!rule["matched"].get<bool>()) explained_miss |= !rule["failed"].get<std::string>().empty();
   }
   EXPECT_TRUE(explained_miss) << "unmatched rules must say which condition failed";
+}
+
+}  // namespace
+}  // namespace clawgate::itest
+
+namespace clawgate::itest {
+namespace {
+
+TEST(Cli, AuditVerifyPrintsTheAnchorAndNamesTheFirstBadRecord) {
+  TempDir dir;
+  config::Audit cfg;
+  cfg.file = dir.file("a.jsonl");
+  cfg.hmac_key = "audit-key-for-cli-test";
+  {
+    auto log = std::get<audit::AuditLogPtr>(audit::open_jsonl_log(cfg, {}));
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->append({"t", "received", std::nullopt, "chat", {{"i", i}}}, true));
+  }
+  const std::string env = "CLAWGATE_TEST_AUDIT_KEY=audit-key-for-cli-test ";
+  const CliRun ok = run_with_env(env, "audit verify '" + cfg.file + "' --key-env CLAWGATE_TEST_AUDIT_KEY");
+  ASSERT_EQ(ok.exit_code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("ok: 3 records, last seq 3, last hash "), std::string::npos) << ok.out;
+
+  std::string text = read_file(cfg.file);
+  text.replace(text.find("\"i\":1"), 5, "\"i\":7");
+  write_file(cfg.file, text);
+  const CliRun bad = run_with_env(env, "audit verify '" + cfg.file + "' --key-env CLAWGATE_TEST_AUDIT_KEY");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find(cfg.file + ":2 (seq 2): bad hash"), std::string::npos) << bad.out;
+  EXPECT_EQ(run("audit verify '" + cfg.file + "' --key-env CLAWGATE_TEST_UNSET_VARIABLE").exit_code, 1);
+  EXPECT_EQ(run("audit verify").exit_code, 2);
 }
 
 }  // namespace

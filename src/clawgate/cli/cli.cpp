@@ -1,6 +1,8 @@
 #include "clawgate/cli/cli.hpp"
 
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "clawgate/audit/verify.hpp"
 #include "clawgate/auth/tokens.hpp"
 #include "clawgate/cli/policy_tools.hpp"
 #include "clawgate/policy/policy.hpp"
@@ -26,12 +29,14 @@ commands:
   policy explain --policy F --route R --request REQ.json [--identity I --roles a,b] [--json]
                               classification, every rule matched or not and why, the decision
   classify [--policy F] TEXT  classify TEXT (or each stdin line with `-`) as JSON
+  audit verify FILE... [--key-env VAR]
+                              check the hash chain; prints the record count and last seq/hash
   token new                   print a new client token and its SHA-256 as JSON
   token hash                  read a token on stdin, print its SHA-256 hex
   --version                   print the version
   --help                      print this help
 
-Not in this build yet (see README "Status"): audit, approvals.
+Not in this build yet (see README "Status"): audit export, approvals.
 )";
 
 int usage_error(const std::string& message) {
@@ -83,6 +88,42 @@ int policy_command(const std::vector<std::string>& args) {
                      "`policy explain ...`");
 }
 
+// `audit verify FILE... [--key-env VAR]`: exit 0 with the anchor to publish, 1 naming the first
+// bad record.
+int audit_command(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "verify") {
+    return usage_error(args.empty() || args[0] != "export"
+                           ? "audit: expected `audit verify FILE... [--key-env VAR]`"
+                           : "audit export is not available in this build yet");
+  }
+  std::vector<std::string> files;
+  std::optional<std::string> key;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--key-env") {
+      if (i + 1 >= args.size()) return usage_error("audit verify: --key-env needs a variable name");
+      const char* value = std::getenv(args[++i].c_str());
+      if (value == nullptr || *value == '\0') {
+        std::cerr << "clawgate: audit verify: environment variable " << args[i] << " is not set\n";
+        return 1;
+      }
+      key = value;
+    } else {
+      files.push_back(args[i]);
+    }
+  }
+  if (files.empty()) return usage_error("audit verify: name at least one audit file");
+  const auto r = audit::verify_files(files, key);
+  if (!r.ok) {
+    std::cerr << "clawgate: audit verify: " << r.file << ":" << r.line
+              << (r.seq ? " (seq " + std::to_string(*r.seq) + ")" : std::string()) << ": " << r.problem
+              << "\n";
+    return 1;
+  }
+  std::cout << "ok: " << r.records << " records, last seq " << r.last_seq << ", last hash "
+            << (r.last_hash.empty() ? "-" : r.last_hash) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -105,7 +146,8 @@ int run(int argc, char** argv) {
   if (cmd == "token") return token_command(rest);
   if (cmd == "policy") return policy_command(rest);
   if (cmd == "classify") return classify_command(rest);
-  if (cmd == "audit" || cmd == "approvals") {
+  if (cmd == "audit") return audit_command(rest);
+  if (cmd == "approvals") {
     return usage_error(cmd + " is not available in this build yet");
   }
   return usage_error("unknown command `" + cmd + "`");
