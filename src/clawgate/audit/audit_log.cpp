@@ -10,10 +10,12 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "clawgate/core/crypto.hpp"
+#include "clawgate/core/files.hpp"
 
 namespace clawgate::audit {
 namespace {
@@ -32,6 +34,42 @@ std::string now_ts() {
   return buf;
 }
 
+void sync_parent_dir(const std::string& file) {
+  const auto dir = std::filesystem::path(file).parent_path();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+// The last complete line of `text` ("" if none).
+std::string_view last_line(std::string_view text) {
+  if (text.empty()) return {};
+  const auto end = text.size() - 1;  // text ends with '\n'
+  const auto start = text.rfind('\n', end - 1);
+  return text.substr(start == std::string_view::npos ? 0 : start + 1,
+                     end - (start == std::string_view::npos ? 0 : start + 1));
+}
+
+// Highest N among the rotated files FILE.NNNNNN (0 when there are none).
+unsigned highest_rotation(const std::string& file) {
+  namespace fs = std::filesystem;
+  const fs::path p(file);
+  const std::string prefix = p.filename().string() + ".";
+  unsigned best = 0;
+  std::error_code ec;
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() != prefix.size() + 6 || name.rfind(prefix, 0) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    best = std::max(best, static_cast<unsigned>(std::stoul(digits)));
+  }
+  return best;
+}
+
 void redact_string(std::string& s, const std::vector<std::string>& secrets) {
   for (const auto& secret : secrets) {
     if (secret.empty()) continue;
@@ -45,9 +83,9 @@ void redact_string(std::string& s, const std::vector<std::string>& secrets) {
 class JsonlLog final : public AuditLog {
  public:
   JsonlLog(config::Audit cfg, std::vector<std::string> secrets, int fd, std::uint64_t seq,
-           std::string prev)
+           std::string prev, std::uint64_t size, unsigned next_index, bool rotatable)
       : cfg_(std::move(cfg)), secrets_(std::move(secrets)), fd_(fd), seq_(seq),
-        prev_(std::move(prev)) {}
+        prev_(std::move(prev)), size_(size), next_index_(next_index), rotatable_(rotatable) {}
   ~JsonlLog() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -72,7 +110,12 @@ class JsonlLog final : public AuditLog {
     r["hash"] = hash;
     std::string line = canonical(r);
     line.push_back('\n');
+    if (rotatable_ && cfg_.rotate_bytes > 0 && size_ > 0 && size_ + line.size() > cfg_.rotate_bytes &&
+        !rotate()) {
+      return fail("rotation");
+    }
     if (!write_all(line)) return fail("write");
+    size_ += line.size();
     if (durable && cfg_.fsync == config::FsyncMode::always && ::fdatasync(fd_) != 0) {
       return fail("fdatasync");
     }
@@ -105,6 +148,28 @@ class JsonlLog final : public AuditLog {
     return true;
   }
 
+  // The full file becomes FILE.NNNNNN and FILE starts anew; the chain simply continues, so
+  // `audit verify FILE.000001 … FILE` checks across the boundary.
+  bool rotate() {
+    if (::fdatasync(fd_) != 0) return false;
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, ".%06u", next_index_);
+    const std::string target = cfg_.file + suffix;
+    if (::rename(cfg_.file.c_str(), target.c_str()) != 0) return false;
+    const int nfd = ::open(cfg_.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (nfd < 0) {
+      ::rename(target.c_str(), cfg_.file.c_str());  // keep writing where we were
+      return false;
+    }
+    ::close(fd_);
+    fd_ = nfd;
+    size_ = 0;
+    ++next_index_;
+    sync_parent_dir(cfg_.file);
+    spdlog::info("audit: rotated to {}", target);
+    return true;
+  }
+
   bool fail(const char* what) {
     const int err = errno;
     if (healthy_) spdlog::error("audit: {} of {} failed: {}", what, cfg_.file, std::strerror(err));
@@ -118,6 +183,9 @@ class JsonlLog final : public AuditLog {
   int fd_;
   std::uint64_t seq_;
   std::string prev_;
+  std::uint64_t size_;
+  unsigned next_index_;
+  bool rotatable_;
   bool healthy_ = true;
 };
 
@@ -159,31 +227,82 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
                              ec.message()};
     fs::permissions(path.parent_path(), fs::perms::owner_all, ec);
   }
-  // Resume the chain from the last complete record.
+  // Resume the chain from the last complete record: of FILE, or of the newest rotated file when
+  // FILE is new. A torn last line (a crash mid-write) is moved to FILE.torn, never dropped.
   std::uint64_t seq = 0;
   std::string prev(64, '0');
-  if (fs::is_regular_file(path, ec)) {  // a device such as /dev/full has no chain to resume
-    std::ifstream in(cfg.file, std::ios::binary);
-    std::string line, last;
-    while (std::getline(in, line)) {
-      if (!line.empty()) last = line;
-    }
-    if (!last.empty()) {
-      auto j = nlohmann::json::parse(last, nullptr, false);
-      if (j.is_discarded() || !j.contains("seq") || !j.contains("hash") ||
-          !j["seq"].is_number_unsigned() || !j["hash"].is_string()) {
-        return OpenError{"audit.file: the last record of " + cfg.file +
-                         " is not a valid audit record; move the file aside or repair it"};
+  std::uint64_t size = 0;
+  std::string torn;
+  const bool regular = !fs::exists(path, ec) || fs::is_regular_file(path, ec);
+  const unsigned rotated = regular ? highest_rotation(cfg.file) : 0;
+  std::string tail_source;
+  std::string tail;
+  if (regular && fs::exists(path, ec)) {
+    auto text = core::read_file(cfg.file);
+    if (!text) return OpenError{"audit.file: cannot read " + cfg.file + ": " + std::strerror(errno)};
+    const auto complete = text->rfind('\n') == std::string::npos ? 0 : text->rfind('\n') + 1;
+    torn = text->substr(complete);
+    text->resize(complete);
+    size = complete;
+    tail = std::string(last_line(*text));
+    tail_source = cfg.file;
+    if (!torn.empty()) {
+      const std::string torn_path = cfg.file + ".torn";
+      const int tfd = ::open(torn_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      const bool saved = tfd >= 0 &&
+                         ::write(tfd, torn.data(), torn.size()) == static_cast<ssize_t>(torn.size()) &&
+                         ::fsync(tfd) == 0;
+      if (tfd >= 0) ::close(tfd);
+      if (!saved || ::truncate(cfg.file.c_str(), static_cast<off_t>(complete)) != 0) {
+        return OpenError{"audit.file: cannot move the torn last line of " + cfg.file + " to " +
+                         torn_path + ": " + std::strerror(errno)};
       }
-      seq = j["seq"].get<std::uint64_t>();
-      prev = j["hash"].get<std::string>();
+      spdlog::warn("audit: moved a torn last line ({} bytes) of {} to {}", torn.size(), cfg.file,
+                   torn_path);
     }
+  }
+  if (tail.empty() && rotated > 0) {
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, ".%06u", rotated);
+    tail_source = cfg.file + suffix;
+    const auto text = core::read_file(tail_source);
+    if (text && !text->empty() && text->back() == '\n') tail = std::string(last_line(*text));
+  }
+  if (!tail.empty()) {
+    auto j = nlohmann::json::parse(tail, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j.contains("hash") ||
+        !j.contains("prev") || !j["seq"].is_number_unsigned() || !j["hash"].is_string() ||
+        !j["prev"].is_string()) {
+      return OpenError{"audit.file: the last record of " + tail_source +
+                       " is not a valid audit record; run `clawgate audit verify` on it"};
+    }
+    const std::string hash = j["hash"].get<std::string>();
+    nlohmann::json body = j;
+    body.erase("hash");
+    const std::string material = j["prev"].get<std::string>() + "\n" + canonical(body);
+    const std::string expected =
+        cfg.hmac_key ? core::hmac_sha256_hex(*cfg.hmac_key, material) : core::sha256_hex(material);
+    if (!core::constant_time_equal(expected, hash)) {
+      return OpenError{"audit.file: the last record of " + tail_source +
+                       " does not verify with the configured key (a different audit.hmac_key_env "
+                       "value, or the file was altered); run `clawgate audit verify`"};
+    }
+    seq = j["seq"].get<std::uint64_t>();
+    prev = hash;
   }
   const int fd = ::open(cfg.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
     return OpenError{"audit.file: cannot open " + cfg.file + ": " + std::strerror(errno)};
   }
-  return AuditLogPtr(std::make_shared<JsonlLog>(cfg, std::move(secrets), fd, seq, std::move(prev)));
+  auto log = std::make_shared<JsonlLog>(cfg, std::move(secrets), fd, seq, std::move(prev), size,
+                                        rotated + 1, regular);
+  if (!torn.empty() &&
+      !log->append({"", "recovered", std::nullopt, "",
+                    {{"torn_bytes", torn.size()}, {"moved_to", cfg.file + ".torn"}}},
+                   true)) {
+    return OpenError{"audit.file: cannot write to " + cfg.file + ": " + std::strerror(errno)};
+  }
+  return AuditLogPtr(std::move(log));
 }
 
 }  // namespace clawgate::audit

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clawgate/cli/default_policy.hpp"
+#include "clawgate/core/files.hpp"
 #include "clawgate/decision/decide.hpp"
 #include "clawgate/json/strict.hpp"
 #include "clawgate/upstream/headers.hpp"
@@ -22,14 +23,6 @@ using nlohmann::json;
 int usage(const std::string& message) {
   std::cerr << "clawgate: " << message << "\n";
   return 2;
-}
-
-std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::optional<policy::PolicyPtr> load_or_report(const std::string& path) {
@@ -140,7 +133,7 @@ int policy_test(const std::vector<std::string>& args) {
   int passed = 0;
   int failed = 0;
   for (const auto& file : files) {
-    const auto text = read_text(file.string());
+    const auto text = core::read_file(file.string());
     if (!text) {
       std::cerr << "clawgate: policy test: cannot read " << file.string() << "\n";
       return 1;
@@ -202,7 +195,7 @@ int policy_explain(const std::vector<std::string>& args) {
   if (!route) return usage("policy explain: --route must be chat, responses, tools or models");
   const auto pol = load_or_report(policy_path);
   if (!pol) return 1;
-  const auto text = read_text(request_path);
+  const auto text = core::read_file(request_path);
   if (!text) {
     std::cerr << "clawgate: cannot read " << request_path << "\n";
     return 1;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 
 #include "clawgate/audit/audit_log.hpp"
@@ -142,6 +143,102 @@ TEST_F(AuditVerify, MissingFileAndGarbageAreErrors) {
   const auto r = verify_files({file_}, std::nullopt);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.line, 1U);
+}
+
+}  // namespace
+}  // namespace clawgate::audit
+
+namespace clawgate::audit {
+namespace {
+
+class AuditDurability : public AuditVerify {
+ protected:
+  config::Audit cfg(std::uint64_t rotate = 0) {
+    config::Audit c;
+    c.file = file_;
+    c.rotate_bytes = rotate;
+    return c;
+  }
+  static void append_n(const AuditLogPtr& log, int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(log->append({"t", "received", std::nullopt, "chat", {{"pad", std::string(200, 'x')}}},
+                              false));
+    }
+  }
+};
+
+TEST_F(AuditDurability, RotationContinuesTheChainIntoTheNextFile) {
+  {
+    auto log = std::get<AuditLogPtr>(open_jsonl_log(cfg(2000), {}));
+    append_n(log, 20);  // ~400 bytes a record: several rotations
+  }
+  ASSERT_TRUE(std::filesystem::exists(file_ + ".000001"));
+  ASSERT_TRUE(std::filesystem::exists(file_ + ".000002"));
+  std::vector<std::string> files;
+  for (int i = 1; std::filesystem::exists(file_ + "." + (std::ostringstream() << std::setw(6) << std::setfill('0') << i).str()); ++i) {
+    files.push_back(file_ + "." + (std::ostringstream() << std::setw(6) << std::setfill('0') << i).str());
+  }
+  for (const auto& f : files) EXPECT_LE(std::filesystem::file_size(f), 2000U) << f;
+  files.push_back(file_);
+  const auto r = verify_files(files, std::nullopt);
+  EXPECT_TRUE(r.ok) << r.file << ":" << r.line << " " << r.problem;
+  EXPECT_EQ(r.records, 20U);
+}
+
+TEST_F(AuditDurability, RestartAfterRotationResumesFromTheRotatedFile) {
+  {
+    auto log = std::get<AuditLogPtr>(open_jsonl_log(cfg(), {}));
+    append_n(log, 5);
+  }
+  // Simulate "rotated, then stopped before anything was written to the new FILE".
+  std::filesystem::rename(file_, file_ + ".000001");
+  {
+    auto log = std::get<AuditLogPtr>(open_jsonl_log(cfg(2000), {}));
+    append_n(log, 2);
+  }
+  const auto r = verify_files({file_ + ".000001", file_}, std::nullopt);
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.last_seq, 7U);
+}
+
+TEST_F(AuditDurability, TornLastLineIsMovedAsideAndRecorded) {
+  {
+    auto log = std::get<AuditLogPtr>(open_jsonl_log(cfg(), {}));
+    append_n(log, 3);
+  }
+  {
+    std::ofstream out(file_, std::ios::app);
+    out << R"({"seq":4,"ts":"2026-11-21T00:00:00.000000Z","trace_id":"t","sta)";  // crash mid-write
+  }
+  auto opened = open_jsonl_log(cfg(), {});
+  ASSERT_TRUE(std::holds_alternative<AuditLogPtr>(opened)) << std::get<OpenError>(opened).message;
+  std::get<AuditLogPtr>(opened).reset();
+  const auto torn = lines_of(file_ + ".torn");
+  ASSERT_EQ(torn.size(), 1U);
+  EXPECT_EQ(torn[0].rfind(R"({"seq":4,)", 0), 0U);
+  const auto r = verify_files({file_}, std::nullopt);
+  ASSERT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.records, 4U);
+  const auto last = nlohmann::json::parse(lines_of(file_).back());
+  EXPECT_EQ(last["stage"], "recovered");
+  EXPECT_EQ(last["data"]["moved_to"], file_ + ".torn");
+  EXPECT_GT(last["data"]["torn_bytes"].get<int>(), 10);
+}
+
+TEST_F(AuditDurability, TailThatDoesNotVerifyWithTheKeyRefusesTheStart) {
+  {
+    auto c = cfg();
+    c.hmac_key = "first-key";
+    auto log = std::get<AuditLogPtr>(open_jsonl_log(c, {}));
+    append_n(log, 2);
+  }
+  auto c = cfg();
+  c.hmac_key = "another-key";
+  const auto opened = open_jsonl_log(c, {});
+  ASSERT_TRUE(std::holds_alternative<OpenError>(opened));
+  EXPECT_NE(std::get<OpenError>(opened).message.find("does not verify"), std::string::npos);
+  c.hmac_key = "first-key";
+  EXPECT_TRUE(std::holds_alternative<AuditLogPtr>(open_jsonl_log(c, {})));
 }
 
 }  // namespace
