@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "clawgate/audit/audit_log.hpp"
+#include "clawgate/audit/export.hpp"
 #include "clawgate/core/crypto.hpp"
 #include "integration/fixture.hpp"
 
@@ -82,7 +84,7 @@ TEST(Cli, VersionHelpAndUsageErrors) {
   EXPECT_EQ(run("frobnicate").exit_code, 2);
   EXPECT_EQ(run("serve").exit_code, 2);
   EXPECT_EQ(run("token").exit_code, 2);
-  const CliRun missing = run("audit export x");
+  const CliRun missing = run("approvals list");
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.out.find("not available"), std::string::npos) << missing.out;
 }
@@ -166,6 +168,12 @@ TEST(Cli, AuditVerifyPrintsTheAnchorAndNamesTheFirstBadRecord) {
   EXPECT_NE(bad.out.find(cfg.file + ":2 (seq 2): bad hash"), std::string::npos) << bad.out;
   EXPECT_EQ(run("audit verify '" + cfg.file + "' --key-env CLAWGATE_TEST_UNSET_VARIABLE").exit_code, 1);
   EXPECT_EQ(run("audit verify").exit_code, 2);
+
+  const CliRun csv = run("audit export --format csv --stage received '" + cfg.file + "'");
+  ASSERT_EQ(csv.exit_code, 0) << csv.out;
+  EXPECT_EQ(csv.out.rfind(std::string(audit::kCsvHeader) + "\n", 0), 0U) << csv.out;
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 4) << csv.out;  // header + 3
+  EXPECT_EQ(run("audit export '" + cfg.file + "'").exit_code, 2);  // --format is required
 }
 
 }  // namespace

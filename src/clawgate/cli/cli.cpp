@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "clawgate/audit/export.hpp"
 #include "clawgate/audit/verify.hpp"
 #include "clawgate/auth/tokens.hpp"
 #include "clawgate/cli/policy_tools.hpp"
@@ -31,12 +32,14 @@ commands:
   classify [--policy F] TEXT  classify TEXT (or each stdin line with `-`) as JSON
   audit verify FILE... [--key-env VAR]
                               check the hash chain; prints the record count and last seq/hash
+  audit export --format csv|jsonl [--trace ID] [--stage S] [--since T] FILE...
+                              records as CSV (one row each) or JSON lines
   token new                   print a new client token and its SHA-256 as JSON
   token hash                  read a token on stdin, print its SHA-256 hex
   --version                   print the version
   --help                      print this help
 
-Not in this build yet (see README "Status"): audit export, approvals.
+Not in this build yet (see README "Status"): approvals.
 )";
 
 int usage_error(const std::string& message) {
@@ -90,11 +93,49 @@ int policy_command(const std::vector<std::string>& args) {
 
 // `audit verify FILE... [--key-env VAR]`: exit 0 with the anchor to publish, 1 naming the first
 // bad record.
+// `audit export --format csv|jsonl [--trace ID] [--stage S] [--since T] FILE...`
+int audit_export(const std::vector<std::string>& args) {
+  audit::ExportOptions opt;
+  std::vector<std::string> files;
+  bool format_given = false;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const bool has_value = i + 1 < args.size();
+    if (a == "--format" || a == "--trace" || a == "--stage" || a == "--since") {
+      if (!has_value) return usage_error("audit export: " + a + " needs a value");
+      const std::string v = args[++i];
+      if (a == "--format") {
+        if (v != "csv" && v != "jsonl") return usage_error("audit export: --format is csv or jsonl");
+        opt.format = v == "csv" ? audit::ExportOptions::Format::csv : audit::ExportOptions::Format::jsonl;
+        format_given = true;
+      } else if (a == "--trace") {
+        opt.trace_id = v;
+      } else if (a == "--stage") {
+        opt.stage = v;
+      } else {
+        opt.since = v;
+      }
+    } else {
+      files.push_back(a);
+    }
+  }
+  if (!format_given || files.empty()) {
+    return usage_error("usage: clawgate audit export --format csv|jsonl [--trace ID] [--stage S] "
+                       "[--since T] FILE...");
+  }
+  const std::string err = audit::export_records(files, opt, std::cout);
+  if (!err.empty()) {
+    std::cerr << "clawgate: audit export: " << err << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 int audit_command(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "export") return audit_export(args);
   if (args.empty() || args[0] != "verify") {
-    return usage_error(args.empty() || args[0] != "export"
-                           ? "audit: expected `audit verify FILE... [--key-env VAR]`"
-                           : "audit export is not available in this build yet");
+    return usage_error("audit: expected `audit verify FILE... [--key-env VAR]` or "
+                       "`audit export --format csv|jsonl ... FILE...`");
   }
   std::vector<std::string> files;
   std::optional<std::string> key;
