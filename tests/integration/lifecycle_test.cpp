@@ -305,3 +305,30 @@ TEST_F(BadConfig, ConfigNotJson) {
 
 }  // namespace
 }  // namespace clawgate::itest
+
+namespace clawgate::itest {
+namespace {
+
+// SPEC §9 "audit file unwritable, disk full": the process stays up but is not ready, refuses
+// with 503 audit_unavailable, and nothing reaches the upstream.
+TEST_F(ProxyTest, AuditWriteErrorsRefuseRequestsAndForwardNothing) {
+  config_["audit"]["file"] = "/dev/full";
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const auto ready = get("/readyz", {});
+  EXPECT_EQ(ready.status, 503) << ready.describe();
+  EXPECT_NE(json_body(ready)["failing"].dump().find("audit"), std::string::npos) << ready.body;
+  const auto r = post(kToolsPath, R"({"tool":"sessions_list"})", employee());
+  ASSERT_NO_FATAL_FAILURE(expect_error(r, 503, "audit_unavailable", Shape::tools));
+  const auto chat = post(kChatPath, R"({"model":"openclaw","messages":[{"role":"user","content":"hi"}]})",
+                         employee());
+  ASSERT_NO_FATAL_FAILURE(expect_error(chat, 503, "audit_unavailable", Shape::openai));
+  EXPECT_EQ(upstream_->proxied_count(), 0u);
+}
+
+TEST_F(BadConfig, UnopenableAuditFileStopsTheStart) {
+  config_["audit"]["file"] = "/proc/clawgate-no-such-dir/audit.jsonl";
+  expect_refused(config_.dump(), {"audit.file"});
+}
+
+}  // namespace
+}  // namespace clawgate::itest

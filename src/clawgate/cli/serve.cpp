@@ -184,12 +184,16 @@ int serve(const char* config_path) {
                 "front of clawgate or remove the `tls` key");
   }
 
-  log->append({"", "started", std::nullopt, "",
-               {{"version", CLAWGATE_VERSION},
-                {"config_sha256", cfg->config_sha256},
-                {"policy_sha256", policy->sha256},
-                {"fsync", fsync_word(cfg->audit.fsync)}}},
-              true);
+  if (!log->append({"", "started", std::nullopt, "",
+                    {{"version", CLAWGATE_VERSION},
+                     {"config_sha256", cfg->config_sha256},
+                     {"policy_sha256", policy->sha256},
+                     {"fsync", fsync_word(cfg->audit.fsync)}}},
+                   true)) {
+    // Keep running, not ready: every request is refused with 503 until the log is writable.
+    spdlog::error("audit: cannot write to {}; every request is refused (503) until it is writable",
+                  cfg->audit.file);
+  }
   log->append({"", "policy_loaded", std::nullopt, "",
                {{"policy_sha256", policy->sha256}, {"name", policy->name}}},
               false);
