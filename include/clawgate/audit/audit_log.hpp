@@ -38,6 +38,11 @@ using AuditLogPtr = std::shared_ptr<AuditLog>;
 // Canonical JSON (SPEC §7): sorted keys, no insignificant white space, UTF-8 unescaped.
 std::string canonical(const nlohmann::json& value);
 
+// The chain hash of a record (SPEC §7): HMAC-SHA256(key, prev || "\n" || canonical(record)),
+// plain SHA-256 without a key. `record` is the record without its "hash" field.
+std::string chain_hash(const std::string& prev, const nlohmann::json& record,
+                       const std::optional<std::string>& key);
+
 // Replaces every occurrence of each secret in every string of `value` with "[REDACTED]".
 void redact_secrets(nlohmann::json& value, const std::vector<std::string>& secrets);
 

@@ -16,6 +16,7 @@
 
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/core/files.hpp"
+#include "clawgate/json/walk.hpp"
 
 namespace clawgate::audit {
 namespace {
@@ -50,6 +51,13 @@ std::string_view last_line(std::string_view text) {
   const auto start = text.rfind('\n', end - 1);
   return text.substr(start == std::string_view::npos ? 0 : start + 1,
                      end - (start == std::string_view::npos ? 0 : start + 1));
+}
+
+// FILE.NNNNNN, the name of the n-th rotated file.
+std::string rotated_name(const std::string& file, unsigned n) {
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, ".%06u", n);
+  return file + suffix;
 }
 
 // Highest N among the rotated files FILE.NNNNNN (0 when there are none).
@@ -103,10 +111,7 @@ class JsonlLog final : public AuditLog {
                         {"route", record.route},
                         {"data", std::move(record.data)},
                         {"prev", prev_}};
-    const std::string body = canonical(r);
-    const std::string material = prev_ + "\n" + body;
-    const std::string hash = cfg_.hmac_key ? core::hmac_sha256_hex(*cfg_.hmac_key, material)
-                                           : core::sha256_hex(material);
+    const std::string hash = chain_hash(prev_, r, cfg_.hmac_key);
     r["hash"] = hash;
     std::string line = canonical(r);
     line.push_back('\n');
@@ -152,9 +157,7 @@ class JsonlLog final : public AuditLog {
   // `audit verify FILE.000001 … FILE` checks across the boundary.
   bool rotate() {
     if (::fdatasync(fd_) != 0) return false;
-    char suffix[16];
-    std::snprintf(suffix, sizeof suffix, ".%06u", next_index_);
-    const std::string target = cfg_.file + suffix;
+    const std::string target = rotated_name(cfg_.file, next_index_);
     if (::rename(cfg_.file.c_str(), target.c_str()) != 0) return false;
     const int nfd = ::open(cfg_.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (nfd < 0) {
@@ -200,20 +203,13 @@ std::string canonical(const nlohmann::json& value) {
 }
 
 void redact_secrets(nlohmann::json& value, const std::vector<std::string>& secrets) {
-  if (value.is_string()) {
-    redact_string(value.get_ref<std::string&>(), secrets);
-  } else if (value.is_array()) {
-    for (auto& v : value) redact_secrets(v, secrets);
-  } else if (value.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (auto& [k, v] : value.items()) {
-      std::string key = k;
-      redact_string(key, secrets);
-      redact_secrets(v, secrets);
-      out[key] = std::move(v);
-    }
-    value = std::move(out);
-  }
+  json::rewrite_strings(value, [&secrets](std::string& s) { redact_string(s, secrets); });
+}
+
+std::string chain_hash(const std::string& prev, const nlohmann::json& record,
+                       const std::optional<std::string>& key) {
+  const std::string material = prev + "\n" + canonical(record);
+  return key ? core::hmac_sha256_hex(*key, material) : core::sha256_hex(material);
 }
 
 std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
@@ -262,9 +258,7 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
     }
   }
   if (tail.empty() && rotated > 0) {
-    char suffix[16];
-    std::snprintf(suffix, sizeof suffix, ".%06u", rotated);
-    tail_source = cfg.file + suffix;
+    tail_source = rotated_name(cfg.file, rotated);
     const auto text = core::read_file(tail_source);
     if (text && !text->empty() && text->back() == '\n') tail = std::string(last_line(*text));
   }
@@ -279,10 +273,8 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
     const std::string hash = j["hash"].get<std::string>();
     nlohmann::json body = j;
     body.erase("hash");
-    const std::string material = j["prev"].get<std::string>() + "\n" + canonical(body);
-    const std::string expected =
-        cfg.hmac_key ? core::hmac_sha256_hex(*cfg.hmac_key, material) : core::sha256_hex(material);
-    if (!core::constant_time_equal(expected, hash)) {
+    if (!core::constant_time_equal(chain_hash(j["prev"].get<std::string>(), body, cfg.hmac_key),
+                                   hash)) {
       return OpenError{"audit.file: the last record of " + tail_source +
                        " does not verify with the configured key (a different audit.hmac_key_env "
                        "value, or the file was altered); run `clawgate audit verify`"};

@@ -61,9 +61,7 @@ VerifyResult verify_files(const std::vector<std::string>& files,
       if (!rec["hash"].is_string()) return fail(r, file, n, seq, "hash is not a string");
       const std::string hash = rec["hash"].get<std::string>();
       rec.erase("hash");
-      const std::string material = prev + "\n" + canonical(rec);
-      const std::string expected = key ? core::hmac_sha256_hex(*key, material) : core::sha256_hex(material);
-      if (!core::constant_time_equal(expected, hash)) {
+      if (!core::constant_time_equal(chain_hash(prev, rec, key), hash)) {
         return fail(r, file, n, seq,
                     std::string("bad hash: the record was altered") +
                         (key ? " (or the HMAC key is wrong)" : " (or it was written with an HMAC key: pass --key-env)"));

@@ -103,8 +103,10 @@ class HandlerBase : public server::RequestHandler {
   }
 
   // `doc` is the parsed body when it is JSON: it is recorded as JSON, with the policy's
-  // redact.arg_paths applied; any other body is recorded as (redacted) text.
-  void log_received(Ctx& ctx, const std::string* body, const json* doc = nullptr) const {
+  // redact.arg_paths applied; any other body is recorded as (redacted) text. `pol` is the policy
+  // the request is decided under (the current one when null).
+  void log_received(Ctx& ctx, const std::string* body, const json* doc = nullptr,
+                    const policy::Policy* pol = nullptr) const {
     if (ctx.received_logged) return;
     ctx.received_logged = true;
     json data = {{"method", ctx.method},
@@ -113,7 +115,11 @@ class HandlerBase : public server::RequestHandler {
                  {"bytes", body ? body->size() : 0},
                  {"body_sha256", core::sha256_hex(body ? *body : std::string())}};
     if (body != nullptr && !body->empty() && svc_->config->audit.include_bodies) {
-      const policy::PolicyPtr pol = svc_->policy.get();
+      policy::PolicyPtr current;
+      if (pol == nullptr) {
+        current = svc_->policy.get();
+        pol = current.get();
+      }
       data["body"] = doc != nullptr ? redact_json(*doc, *pol) : json(redact_text(*body, *pol));
     }
     audit(ctx, "received", std::move(data));
@@ -301,24 +307,27 @@ class ProxyHandler final : public HandlerBase {
     if (!body_ok) co_return after_body;
     // From here on the whole request has been read: refusals keep the connection.
     std::string body = std::move(parser.get().body());
+    // One policy for the whole request: redaction, decision and forwarding rules agree even when
+    // a reload happens meanwhile.
+    const policy::PolicyPtr pol = svc_->policy.get();
     json doc = json::object();
+    std::string invalid_json;
     if (m.id != clawgate::http::RouteId::models) {
       auto parsed = clawgate::json::parse_strict(body);
-      if (!parsed.value || !parsed.value->is_object()) log_received(ctx, &body);
       if (!parsed.value) {
-        co_return co_await reply_error(conn, ctx, 400, "invalid_request",
-                                       "the request body is not acceptable JSON: " + parsed.error,
-                                       nullptr, true);
+        invalid_json = "the request body is not acceptable JSON: " + parsed.error;
+      } else if (!parsed.value->is_object()) {
+        invalid_json = "the request body must be a JSON object";
+      } else {
+        doc = std::move(*parsed.value);
       }
-      if (!parsed.value->is_object()) {
-        co_return co_await reply_error(conn, ctx, 400, "invalid_request",
-                                       "the request body must be a JSON object", nullptr, true);
-      }
-      doc = std::move(*parsed.value);
     }
-    log_received(ctx, &body, &doc);
+    log_received(ctx, &body, invalid_json.empty() ? &doc : nullptr, pol.get());
+    if (!invalid_json.empty()) {
+      co_return co_await reply_error(conn, ctx, 400, "invalid_request", std::move(invalid_json),
+                                     nullptr, true);
+    }
 
-    const policy::PolicyPtr pol = svc_->policy.get();
     const auto& allowed = pol->forward_headers_allow;
     const request::ForwardedHeader header = [&req, &allowed](std::string_view name)
         -> std::optional<std::string> {

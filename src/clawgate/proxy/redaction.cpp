@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include "clawgate/audit/audit_log.hpp"
+#include "clawgate/json/walk.hpp"
 
 namespace clawgate::proxy {
 namespace {
@@ -30,23 +31,6 @@ void redact_in_place(std::string& s, const policy::Policy& pol) {
   }
 }
 
-void redact_walk(nlohmann::json& v, const policy::Policy& pol) {
-  if (v.is_string()) {
-    redact_in_place(v.get_ref<std::string&>(), pol);
-  } else if (v.is_array()) {
-    for (auto& e : v) redact_walk(e, pol);
-  } else if (v.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (auto& [k, e] : v.items()) {
-      std::string key = k;
-      redact_in_place(key, pol);
-      redact_walk(e, pol);
-      out[key] = std::move(e);
-    }
-    v = std::move(out);
-  }
-}
-
 }  // namespace
 
 std::string redact_text(std::string_view text, const policy::Policy& pol) {
@@ -66,7 +50,7 @@ nlohmann::json redact_json(const nlohmann::json& doc, const policy::Policy& pol)
     }
     if (out.contains(ptr)) out[ptr] = kRedacted;
   }
-  redact_walk(out, pol);
+  json::rewrite_strings(out, [&pol](std::string& s) { redact_in_place(s, pol); });
   return out;
 }
 
