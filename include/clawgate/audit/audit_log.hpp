@@ -1,12 +1,13 @@
 #pragma once
-// The audit seam (SPEC §7): one JSON record per stage per request, hash-chained, appended to a
-// JSON Lines file. This core version writes synchronously under a mutex and fdatasyncs durable
-// records before returning; group commit, rotation, torn-tail recovery and `audit verify` arrive
-// with the audit issue behind this same interface.
+// The audit log (SPEC §7): one JSON record per stage per request, hash-chained, appended to a
+// JSON Lines file by one dedicated writer thread. Request coroutines hand records over and, for
+// the `decided` record, await its completion; the writer writes whatever has queued up with one
+// write() and, with fsync "always", makes the whole group durable with one fdatasync (group
+// commit). No I/O thread ever waits on the disk.
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -25,13 +26,40 @@ struct Record {
   nlohmann::json data = nlohmann::json::object();
 };
 
+// Called with true once the record is in the file (and, with fsync "always", on disk), false when
+// it could not be written. Runs on the handler's associated executor.
+using Done = boost::asio::any_completion_handler<void(bool)>;
+
+// Counters since start-up (for tests, benchmarks and /metrics).
+struct Stats {
+  std::uint64_t records = 0;   // records written to the file
+  std::uint64_t bytes = 0;     // bytes written
+  std::uint64_t groups = 0;    // write groups (one write() each, unless a rotation splits one)
+  std::uint64_t syncs = 0;     // successful fdatasync calls
+  std::uint64_t failures = 0;  // failed write, rotation or fdatasync attempts
+  std::uint64_t lost = 0;      // records dropped beyond the in-memory bound during an outage
+};
+
 class AuditLog {
  public:
   virtual ~AuditLog() = default;
-  // Appends one record. With durable = true (and fsync "always") it returns only once the
-  // record is on disk. false = the record could not be written (the caller fails closed).
+  // Queues a record; never blocks on the disk. A record that cannot be written now is kept and
+  // retried (bounded), so a disk that fills up and frees again loses nothing.
+  virtual void enqueue(Record record) = 0;
+  // Queues a record and calls `done` as described above (the `decided` record).
+  virtual void enqueue(Record record, Done done) = 0;
+  // Queues a record and blocks the calling thread until it is written (durable = also synced
+  // with fsync "always"). For start-up, shutdown and tools: never call it on an I/O thread.
   virtual bool append(Record record, bool durable) = 0;
+  // false after a failed write or sync, until a later write (or the writer's periodic retry)
+  // succeeds: /readyz is 503 and new requests are refused meanwhile.
   virtual bool healthy() const = 0;
+  // Replaces the secrets this log never writes (tokens) in `s` with "[REDACTED]"; callers that
+  // cut text (previews) redact before cutting so half a token cannot slip through.
+  virtual void redact(std::string& s) const = 0;
+  virtual Stats stats() const = 0;
+  // Writes what is queued, syncs (unless fsync "never"), stops the writer. Idempotent.
+  virtual void close() = 0;
 };
 using AuditLogPtr = std::shared_ptr<AuditLog>;
 
@@ -50,7 +78,8 @@ struct OpenError {
   std::string message;
 };
 
-// Opens (creating folders with mode 0700) and resumes the chain from the file's last record.
+// Opens (creating folders with mode 0700), resumes the chain from the last record (reading only
+// the end of the file), moves a torn last line aside and starts the writer thread.
 std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
                                                     std::vector<std::string> secrets);
 

@@ -4,22 +4,39 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/any_completion_executor.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/prefer.hpp>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "clawgate/core/crypto.hpp"
-#include "clawgate/core/files.hpp"
 #include "clawgate/json/walk.hpp"
 
 namespace clawgate::audit {
 namespace {
+
+namespace net = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
+
+// While the file cannot be written, records wait in memory up to these bounds; beyond them they
+// are counted, and an `error` record saying how many were lost is written once the file recovers.
+constexpr std::size_t kMaxRetainedRecords = 100000;
+constexpr std::size_t kMaxRetainedBytes = std::size_t{64} << 20;
+constexpr auto kRetryInterval = std::chrono::milliseconds(500);
+// fsync "batch": written records reach the disk at most this long after they were written.
+constexpr auto kBatchSyncInterval = std::chrono::milliseconds(200);
 
 std::string now_ts() {
   using namespace std::chrono;
@@ -42,15 +59,6 @@ void sync_parent_dir(const std::string& file) {
     ::fsync(dfd);
     ::close(dfd);
   }
-}
-
-// The last complete line of `text` ("" if none).
-std::string_view last_line(std::string_view text) {
-  if (text.empty()) return {};
-  const auto end = text.size() - 1;  // text ends with '\n'
-  const auto start = text.rfind('\n', end - 1);
-  return text.substr(start == std::string_view::npos ? 0 : start + 1,
-                     end - (start == std::string_view::npos ? 0 : start + 1));
 }
 
 // FILE.NNNNNN, the name of the n-th rotated file.
@@ -88,109 +96,489 @@ void redact_string(std::string& s, const std::vector<std::string>& secrets) {
   }
 }
 
+std::string json_string(const std::string& s) { return canonical(nlohmann::json(s)); }
+
+// The end of a file: its last complete line and whatever follows it (a torn line).
+struct Tail {
+  std::uint64_t complete = 0;  // bytes up to and including the last '\n'
+  std::string last_line;       // without its '\n'
+  std::string torn;
+};
+
+// Reads only as much of the end of `path` as it takes to hold the last complete line, growing
+// the window from 64 KiB: start-up time does not depend on the file's size.
+std::optional<Tail> read_tail(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t window = 64 * 1024;
+  std::string buf;
+  for (;;) {
+    const std::uint64_t off = size > window ? size - window : 0;
+    buf.resize(size - off);
+    std::size_t got = 0;
+    while (got < buf.size()) {
+      const ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got,
+                                static_cast<off_t>(off + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ::close(fd);
+        if (n == 0) errno = EIO;  // the file shrank under us
+        return std::nullopt;
+      }
+      got += static_cast<std::size_t>(n);
+    }
+    const auto nl = buf.rfind('\n');
+    if (nl == std::string::npos && off > 0) {
+      window *= 2;
+      continue;
+    }
+    Tail t;
+    if (nl == std::string::npos) {
+      t.torn = std::move(buf);
+      ::close(fd);
+      return t;
+    }
+    const auto start = nl == 0 ? std::string::npos : buf.rfind('\n', nl - 1);
+    if (start == std::string::npos && off > 0) {
+      window *= 2;
+      continue;
+    }
+    const std::size_t from = start == std::string::npos ? 0 : start + 1;
+    t.complete = off + nl + 1;
+    t.last_line = buf.substr(from, nl - from);
+    t.torn = buf.substr(nl + 1);
+    ::close(fd);
+    return t;
+  }
+}
+
+// A record as the submitting thread renders it: everything except seq, prev and hash, which only
+// the writer knows. Canonical key order is data, hash, identity, prev, route, seq, stage,
+// trace_id, ts, so the line is assembled from these pieces around prev, seq and hash.
+struct Pending {
+  std::string head;      // {"data":<canonical data>
+  std::string identity;  // ,"identity":<json>
+  std::string route;     // ,"route":<json>
+  std::string tail;      // ,"stage":…,"trace_id":…,"ts":"…"}
+  bool durable = false;
+  Done done;
+  std::promise<bool>* waiter = nullptr;
+  net::any_completion_executor work;  // keeps the awaiting request's executor alive
+
+  explicit Pending(Done d = {}) : done(std::move(d)) {}
+  // Move construction only. Boost 1.81's any_completion_handler move-assignment passes an lvalue
+  // of itself to its converting constructor and recurses until the stack overflows, so nothing
+  // may assign a Done (or a Pending): this type cannot be assigned at all.
+  Pending(Pending&&) noexcept = default;
+  Pending& operator=(Pending&&) = delete;
+  Pending(const Pending&) = delete;
+  Pending& operator=(const Pending&) = delete;
+  ~Pending() = default;
+
+  std::size_t bytes() const { return head.size() + identity.size() + route.size() + tail.size(); }
+};
+
+// Calls a Done with its result; move-only on purpose (see Pending).
+struct Completion {
+  Done done;
+  bool ok;
+  Completion(Done d, bool result) : done(std::move(d)), ok(result) {}
+  Completion(Completion&&) noexcept = default;
+  Completion(const Completion&) = delete;
+  Completion& operator=(const Completion&) = delete;
+  Completion& operator=(Completion&&) = delete;
+  ~Completion() = default;
+  void operator()() { std::move(done)(ok); }
+};
+
+Pending render(Record r, const std::vector<std::string>& secrets, Done done = {}) {
+  redact_secrets(r.data, secrets);
+  Pending p(std::move(done));
+  p.head = "{\"data\":" + canonical(r.data);
+  p.identity = ",\"identity\":" + (r.identity ? json_string(*r.identity) : std::string("null"));
+  p.route = ",\"route\":" + json_string(r.route);
+  p.tail = ",\"stage\":" + json_string(r.stage) + ",\"trace_id\":" + json_string(r.trace_id) +
+           ",\"ts\":\"" + now_ts() + "\"}";
+  return p;
+}
+
 class JsonlLog final : public AuditLog {
  public:
   JsonlLog(config::Audit cfg, std::vector<std::string> secrets, int fd, std::uint64_t seq,
            std::string prev, std::uint64_t size, unsigned next_index, bool rotatable)
       : cfg_(std::move(cfg)), secrets_(std::move(secrets)), fd_(fd), seq_(seq),
-        prev_(std::move(prev)), size_(size), next_index_(next_index), rotatable_(rotatable) {}
+        prev_(std::move(prev)), size_(size), next_index_(next_index), rotatable_(rotatable) {
+    writer_ = std::thread([this] { run(); });
+  }
   ~JsonlLog() override {
+    close();
     if (fd_ >= 0) ::close(fd_);
   }
   JsonlLog(const JsonlLog&) = delete;
   JsonlLog& operator=(const JsonlLog&) = delete;
 
-  bool append(Record record, bool durable) override {
-    redact_secrets(record.data, secrets_);
-    std::lock_guard lock(mu_);
-    nlohmann::json r = {{"seq", seq_ + 1},
-                        {"ts", now_ts()},
-                        {"trace_id", record.trace_id},
-                        {"stage", record.stage},
-                        {"identity", record.identity ? nlohmann::json(*record.identity) : nullptr},
-                        {"route", record.route},
-                        {"data", std::move(record.data)},
-                        {"prev", prev_}};
-    const std::string hash = chain_hash(prev_, r, cfg_.hmac_key);
-    r["hash"] = hash;
-    std::string line = canonical(r);
-    line.push_back('\n');
-    if (rotatable_ && cfg_.rotate_bytes > 0 && size_ > 0 && size_ + line.size() > cfg_.rotate_bytes &&
-        !rotate()) {
-      return fail("rotation");
-    }
-    if (!write_all(line)) return fail("write");
-    size_ += line.size();
-    if (durable && cfg_.fsync == config::FsyncMode::always && ::fdatasync(fd_) != 0) {
-      return fail("fdatasync");
-    }
-    ++seq_;
-    prev_ = hash;
-    healthy_ = true;
-    return true;
+  void enqueue(Record record) override { push(render(std::move(record), secrets_)); }
+
+  void enqueue(Record record, Done done) override {
+    auto work = net::prefer(net::get_associated_executor(done),
+                            net::execution::outstanding_work.tracked);
+    Pending p = render(std::move(record), secrets_, std::move(done));
+    p.durable = true;
+    p.work = std::move(work);
+    push(std::move(p));
   }
 
-  bool healthy() const override {
-    std::lock_guard lock(mu_);
-    return healthy_;
+  bool append(Record record, bool durable) override {
+    std::promise<bool> result;
+    auto future = result.get_future();
+    Pending p = render(std::move(record), secrets_);
+    p.durable = durable;
+    p.waiter = &result;
+    if (!push(std::move(p))) return false;
+    return future.get();
+  }
+
+  bool healthy() const override { return healthy_.load(); }
+
+  Stats stats() const override {
+    return {records_.load(), bytes_.load(), groups_.load(), syncs_.load(), failures_.load(),
+            lost_total_.load()};
+  }
+
+  void redact(std::string& s) const override { redact_string(s, secrets_); }
+
+  void close() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    std::lock_guard lock(join_mu_);
+    if (writer_.joinable()) writer_.join();
   }
 
  private:
-  bool write_all(const std::string& line) {
+  // Hands a record to the writer; false (and the record completed as failed) after close().
+  bool push(Pending p) {
+    {
+      std::lock_guard lock(mu_);
+      if (!stopping_) {
+        queue_.push_back(std::move(p));
+        cv_.notify_one();
+        return true;
+      }
+    }
+    spdlog::error("audit: a record arrived after the log was closed; it is not written");
+    complete(p, false);
+    return false;
+  }
+
+  static void complete(Pending& p, bool ok) {
+    if (p.waiter != nullptr) {
+      p.waiter->set_value(ok);
+      p.waiter = nullptr;
+    }
+    if (p.done) {
+      // The writer never runs an I/O executor, so this always queues the completion there.
+      net::dispatch(p.work, Completion{std::move(p.done), ok});
+      p.work = {};
+    }
+  }
+
+  // The writer thread: takes everything queued, writes it as one group, repeats.
+  void run() {
+    std::vector<Pending> batch;
+    bool last = false;
+    while (!last) {
+      {
+        std::unique_lock lock(mu_);
+        const auto ready = [this] { return !queue_.empty() || stopping_; };
+        if (const auto wake = next_wake()) {
+          cv_.wait_until(lock, *wake, ready);
+        } else {
+          cv_.wait(lock, ready);
+        }
+        batch.swap(queue_);
+        last = stopping_ && batch.empty();
+      }
+      if (!batch.empty() || !retained_.empty() || lost_ > 0) {
+        write_group(batch);
+        batch.clear();
+      } else if (!healthy_.load()) {
+        probe();
+      }
+      if (dirty_ && cfg_.fsync == config::FsyncMode::batch &&
+          SteadyClock::now() - last_sync_ >= kBatchSyncInterval) {
+        sync();
+      }
+    }
+    if (!retained_.empty() || lost_ > 0) {
+      spdlog::error("audit: {} record(s) could not be written to {} before stopping",
+                    retained_.size() + lost_, cfg_.file);
+    }
+    if (dirty_ && cfg_.fsync != config::FsyncMode::never) sync();
+  }
+
+  // When the writer must wake up without new records: to retry after a failure, or to sync a
+  // "batch" group in time.
+  std::optional<SteadyClock::time_point> next_wake() const {
+    std::optional<SteadyClock::time_point> wake;
+    if (!healthy_.load() || !retained_.empty() || lost_ > 0) wake = last_failure_ + kRetryInterval;
+    if (dirty_ && cfg_.fsync == config::FsyncMode::batch) {
+      const auto at = last_sync_ + kBatchSyncInterval;
+      if (!wake || at < *wake) wake = at;
+    }
+    return wake;
+  }
+
+  // Renders seq, prev and hash for `p` and returns its line; advances the chain.
+  std::string chain(const Pending& p) {
+    const std::string seq = std::to_string(seq_ + 1);
+    std::string middle = p.identity;
+    middle.append(",\"prev\":\"").append(prev_).append("\"").append(p.route);
+    middle.append(",\"seq\":").append(seq).append(p.tail);
+    std::string material;
+    material.reserve(prev_.size() + 1 + p.head.size() + middle.size());
+    material.append(prev_).append("\n").append(p.head).append(middle);
+    std::string hash = cfg_.hmac_key ? core::hmac_sha256_hex(*cfg_.hmac_key, material)
+                                     : core::sha256_hex(material);
+    std::string line;
+    line.reserve(p.head.size() + hash.size() + 12 + middle.size());
+    line.append(p.head).append(",\"hash\":\"").append(hash).append("\"").append(middle);
+    line.push_back('\n');
+    ++seq_;
+    prev_ = std::move(hash);
+    return line;
+  }
+
+  // Writes retained records (older), a lost-records notice, then `batch`, in that order, with as
+  // few write() calls as rotation allows, then one fdatasync for the group when any record in it
+  // is durable (fsync "always"). Records not written are kept for the next attempt.
+  void write_group(std::vector<Pending>& batch) {
+    std::vector<Pending> work;
+    work.swap(retained_);
+    retained_bytes_ = 0;
+    std::size_t marker = std::string::npos;  // index of the lost-records notice, if any
+    const std::size_t lost = lost_;
+    if (lost > 0) {
+      marker = work.size();
+      work.push_back(render({"", "error", std::nullopt, "",
+                             {{"code", "audit_records_lost"},
+                              {"message", std::to_string(lost) +
+                                              " audit record(s) could not be kept in memory while "
+                                              "the audit file was failing"}}},
+                            secrets_));
+    }
+    for (auto& p : batch) work.push_back(std::move(p));
+
+    std::uint64_t committed_seq = seq_;
+    std::string committed_prev = prev_;
+    std::size_t committed = 0;
+    const char* failed = nullptr;
+    std::string buf;
+    for (std::size_t i = 0; i < work.size(); ++i) {
+      const std::uint64_t seq_before = seq_;
+      std::string prev_before = prev_;
+      std::string line = chain(work[i]);
+      if (rotatable_ && cfg_.rotate_bytes > 0 && size_ + buf.size() > 0 &&
+          size_ + buf.size() + line.size() > cfg_.rotate_bytes) {
+        if (!write_all(buf)) {
+          failed = "write";
+          break;
+        }
+        committed = i;
+        committed_seq = seq_before;
+        committed_prev = std::move(prev_before);
+        buf.clear();
+        if (!rotate()) {
+          failed = "rotation";
+          break;
+        }
+      }
+      buf += line;
+    }
+    if (failed == nullptr) {
+      if (write_all(buf)) {
+        committed = work.size();
+        committed_seq = seq_;
+        committed_prev = prev_;
+      } else {
+        failed = "write";
+      }
+    }
+    seq_ = committed_seq;
+    prev_ = std::move(committed_prev);
+    if (committed > 0) {
+      dirty_ = true;
+      records_ += committed;
+      ++groups_;
+    }
+    if (marker < committed) lost_ -= std::min(lost_, lost);
+
+    bool synced = true;
+    const bool wants_sync = cfg_.fsync == config::FsyncMode::always &&
+                            std::any_of(work.begin(), work.begin() + static_cast<long>(committed),
+                                        [](const Pending& p) { return p.durable; });
+    if (wants_sync) synced = sync();
+    for (std::size_t i = 0; i < committed; ++i) complete(work[i], synced);
+    if (failed != nullptr) {
+      fail(failed);
+      for (std::size_t i = committed; i < work.size(); ++i) {
+        if (i == marker) continue;  // re-rendered with the current count next time
+        complete(work[i], false);
+        retain(std::move(work[i]));
+      }
+    } else if (synced && !healthy_.load()) {
+      healthy_ = true;
+      spdlog::info("audit: {} is writable again", cfg_.file);
+    }
+  }
+
+  void retain(Pending p) {
+    if (retained_.size() >= kMaxRetainedRecords || retained_bytes_ + p.bytes() > kMaxRetainedBytes) {
+      ++lost_;
+      ++lost_total_;
+      return;
+    }
+    retained_bytes_ += p.bytes();
+    retained_.push_back(std::move(p));
+  }
+
+  // After a failed sync with nothing left to write: the log is healthy once a sync succeeds.
+  void probe() {
+    if (SteadyClock::now() - last_failure_ < kRetryInterval) return;
+    if (cfg_.fsync == config::FsyncMode::never || sync()) {
+      healthy_ = true;
+      spdlog::info("audit: {} is writable again", cfg_.file);
+    }
+  }
+
+  bool sync() {
+    if (::fdatasync(fd_) != 0) {
+      fail("fdatasync");
+      return false;
+    }
+    dirty_ = false;
+    last_sync_ = SteadyClock::now();
+    ++syncs_;
+    return true;
+  }
+
+  bool write_all(const std::string& data) {
     std::size_t off = 0;
-    while (off < line.size()) {
-      const ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
+    while (off < data.size()) {
+      const ssize_t n = ::write(fd_, data.data() + off, data.size() - off);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
+        if (n == 0) errno = EIO;
+        const int err = errno;
         // A partial line would break the chain for every later record: cut it off again.
-        if (off > 0 && ::ftruncate(fd_, ::lseek(fd_, 0, SEEK_END) - static_cast<off_t>(off)) != 0) {
+        if (off > 0 && ::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
           spdlog::error("audit: could not remove a partial record: {}", std::strerror(errno));
         }
+        errno = err;
         return false;
       }
       off += static_cast<std::size_t>(n);
     }
+    size_ += data.size();
+    bytes_ += data.size();
     return true;
   }
 
   // The full file becomes FILE.NNNNNN and FILE starts anew; the chain simply continues, so
   // `audit verify FILE.000001 … FILE` checks across the boundary.
   bool rotate() {
-    if (::fdatasync(fd_) != 0) return false;
+    if (cfg_.fsync != config::FsyncMode::never && ::fdatasync(fd_) != 0) return false;
     const std::string target = rotated_name(cfg_.file, next_index_);
     if (::rename(cfg_.file.c_str(), target.c_str()) != 0) return false;
     const int nfd = ::open(cfg_.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (nfd < 0) {
+      const int err = errno;
       ::rename(target.c_str(), cfg_.file.c_str());  // keep writing where we were
+      errno = err;
       return false;
     }
     ::close(fd_);
     fd_ = nfd;
     size_ = 0;
+    dirty_ = false;
     ++next_index_;
     sync_parent_dir(cfg_.file);
     spdlog::info("audit: rotated to {}", target);
     return true;
   }
 
-  bool fail(const char* what) {
+  void fail(const char* what) {
     const int err = errno;
-    if (healthy_) spdlog::error("audit: {} of {} failed: {}", what, cfg_.file, std::strerror(err));
-    healthy_ = false;
-    return false;
+    if (healthy_.exchange(false)) {
+      spdlog::error("audit: {} of {} failed: {}; requests are refused until it works again", what,
+                    cfg_.file, std::strerror(err));
+    }
+    last_failure_ = SteadyClock::now();
+    ++failures_;
   }
 
   const config::Audit cfg_;
   const std::vector<std::string> secrets_;
-  mutable std::mutex mu_;
+
+  // Shared with submitting threads.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Pending> queue_;
+  bool stopping_ = false;
+  std::atomic<bool> healthy_{true};
+  std::atomic<std::uint64_t> records_{0}, bytes_{0}, groups_{0}, syncs_{0}, failures_{0},
+      lost_total_{0};
+
+  // The writer thread's own state.
   int fd_;
   std::uint64_t seq_;
   std::string prev_;
   std::uint64_t size_;
   unsigned next_index_;
   bool rotatable_;
-  bool healthy_ = true;
+  bool dirty_ = false;
+  SteadyClock::time_point last_sync_ = SteadyClock::now();
+  SteadyClock::time_point last_failure_{};
+  std::vector<Pending> retained_;
+  std::size_t retained_bytes_ = 0;
+  std::size_t lost_ = 0;
+
+  std::mutex join_mu_;
+  std::thread writer_;
 };
+
+// Parses and checks the last record of a file; its seq and hash continue the chain.
+std::optional<OpenError> resume_from(const std::string& line, const std::string& source,
+                                     const config::Audit& cfg, std::uint64_t& seq,
+                                     std::string& prev) {
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j.contains("hash") ||
+      !j.contains("prev") || !j["seq"].is_number_unsigned() || !j["hash"].is_string() ||
+      !j["prev"].is_string()) {
+    return OpenError{"audit.file: the last record of " + source +
+                     " is not a valid audit record; run `clawgate audit verify` on it"};
+  }
+  const std::string hash = j["hash"].get<std::string>();
+  nlohmann::json body = j;
+  body.erase("hash");
+  if (!core::constant_time_equal(chain_hash(j["prev"].get<std::string>(), body, cfg.hmac_key),
+                                 hash)) {
+    return OpenError{"audit.file: the last record of " + source +
+                     " does not verify with the configured key (a different audit.hmac_key_env "
+                     "value, or the file was altered); run `clawgate audit verify`"};
+  }
+  seq = j["seq"].get<std::uint64_t>();
+  prev = hash;
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -224,24 +612,20 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
     fs::permissions(path.parent_path(), fs::perms::owner_all, ec);
   }
   // Resume the chain from the last complete record: of FILE, or of the newest rotated file when
-  // FILE is new. A torn last line (a crash mid-write) is moved to FILE.torn, never dropped.
+  // FILE is new or empty. A torn last line (a crash mid-write) is moved to FILE.torn, never
+  // dropped. Only the end of each file is read.
   std::uint64_t seq = 0;
   std::string prev(64, '0');
   std::uint64_t size = 0;
   std::string torn;
   const bool regular = !fs::exists(path, ec) || fs::is_regular_file(path, ec);
   const unsigned rotated = regular ? highest_rotation(cfg.file) : 0;
-  std::string tail_source;
-  std::string tail;
+  bool resumed = false;
   if (regular && fs::exists(path, ec)) {
-    auto text = core::read_file(cfg.file);
-    if (!text) return OpenError{"audit.file: cannot read " + cfg.file + ": " + std::strerror(errno)};
-    const auto complete = text->rfind('\n') == std::string::npos ? 0 : text->rfind('\n') + 1;
-    torn = text->substr(complete);
-    text->resize(complete);
-    size = complete;
-    tail = std::string(last_line(*text));
-    tail_source = cfg.file;
+    auto tail = read_tail(cfg.file);
+    if (!tail) return OpenError{"audit.file: cannot read " + cfg.file + ": " + std::strerror(errno)};
+    torn = std::move(tail->torn);
+    size = tail->complete;
     if (!torn.empty()) {
       const std::string torn_path = cfg.file + ".torn";
       const int tfd = ::open(torn_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -249,38 +633,24 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
                          ::write(tfd, torn.data(), torn.size()) == static_cast<ssize_t>(torn.size()) &&
                          ::fsync(tfd) == 0;
       if (tfd >= 0) ::close(tfd);
-      if (!saved || ::truncate(cfg.file.c_str(), static_cast<off_t>(complete)) != 0) {
+      if (!saved || ::truncate(cfg.file.c_str(), static_cast<off_t>(size)) != 0) {
         return OpenError{"audit.file: cannot move the torn last line of " + cfg.file + " to " +
                          torn_path + ": " + std::strerror(errno)};
       }
       spdlog::warn("audit: moved a torn last line ({} bytes) of {} to {}", torn.size(), cfg.file,
                    torn_path);
     }
-  }
-  if (tail.empty() && rotated > 0) {
-    tail_source = rotated_name(cfg.file, rotated);
-    const auto text = core::read_file(tail_source);
-    if (text && !text->empty() && text->back() == '\n') tail = std::string(last_line(*text));
-  }
-  if (!tail.empty()) {
-    auto j = nlohmann::json::parse(tail, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j.contains("hash") ||
-        !j.contains("prev") || !j["seq"].is_number_unsigned() || !j["hash"].is_string() ||
-        !j["prev"].is_string()) {
-      return OpenError{"audit.file: the last record of " + tail_source +
-                       " is not a valid audit record; run `clawgate audit verify` on it"};
+    if (size > 0) {
+      if (auto err = resume_from(tail->last_line, cfg.file, cfg, seq, prev)) return *err;
+      resumed = true;
     }
-    const std::string hash = j["hash"].get<std::string>();
-    nlohmann::json body = j;
-    body.erase("hash");
-    if (!core::constant_time_equal(chain_hash(j["prev"].get<std::string>(), body, cfg.hmac_key),
-                                   hash)) {
-      return OpenError{"audit.file: the last record of " + tail_source +
-                       " does not verify with the configured key (a different audit.hmac_key_env "
-                       "value, or the file was altered); run `clawgate audit verify`"};
+  }
+  if (!resumed && rotated > 0) {
+    const std::string source = rotated_name(cfg.file, rotated);
+    const auto tail = read_tail(source);
+    if (tail && tail->complete > 0) {
+      if (auto err = resume_from(tail->last_line, source, cfg, seq, prev)) return *err;
     }
-    seq = j["seq"].get<std::uint64_t>();
-    prev = hash;
   }
   const int fd = ::open(cfg.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {

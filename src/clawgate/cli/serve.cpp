@@ -130,6 +130,9 @@ task<void> signal_loop(Runtime rt) {
 int serve(const char* config_path) {
   setup_logging();
   std::signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (RLIMIT_FSIZE) must fail the audit write, which fails closed, rather than
+  // kill the gate with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   auto loaded = config::load_config(config_path);
   if (auto* err = std::get_if<config::LoadError>(&loaded)) {
@@ -153,9 +156,22 @@ int serve(const char* config_path) {
     spdlog::warn("audit.hmac_key_env is null: the audit chain uses plain SHA-256, which anyone "
                  "who can write the file can recompute; set it for tamper evidence");
   }
-  if (cfg->audit.fsync != config::FsyncMode::always) {
-    spdlog::warn("audit.fsync is \"{}\": decisions may be forwarded before they are on disk",
-                 fsync_word(cfg->audit.fsync));
+  // SPEC §7: the weaker modes say what they give up, every time the server starts.
+  switch (cfg->audit.fsync) {
+    case config::FsyncMode::always:
+      spdlog::info("audit: fsync \"always\": every decision is on disk (fdatasync, shared by "
+                   "concurrent requests) before its request is forwarded");
+      break;
+    case config::FsyncMode::batch:
+      spdlog::warn("audit: fsync \"batch\": decisions are written before forwarding but reach "
+                   "the disk up to 200 ms later; a power loss or kernel crash can lose the last "
+                   "200 ms of records");
+      break;
+    case config::FsyncMode::never:
+      spdlog::warn("audit: fsync \"never\": decisions are written before forwarding but clawgate "
+                   "never syncs them; a power loss or kernel crash can lose records the kernel "
+                   "had not yet written back");
+      break;
   }
 
   const unsigned threads = cfg->threads != 0 ? cfg->threads
@@ -194,9 +210,8 @@ int serve(const char* config_path) {
     spdlog::error("audit: cannot write to {}; every request is refused (503) until it is writable",
                   cfg->audit.file);
   }
-  log->append({"", "policy_loaded", std::nullopt, "",
-               {{"policy_sha256", policy->sha256}, {"name", policy->name}}},
-              false);
+  log->enqueue({"", "policy_loaded", std::nullopt, "",
+                {{"policy_sha256", policy->sha256}, {"name", policy->name}}});
 
   proxy_listener.start();
   const auto pe = proxy_listener.local_endpoint();
@@ -220,6 +235,7 @@ int serve(const char* config_path) {
   for (auto& t : pool) t.join();
 
   log->append({"", "stopped", std::nullopt, "", {{"reason", "signal"}}}, true);
+  log->close();
   spdlog::info("stopped");
   return 0;
 }

@@ -6,6 +6,7 @@
 
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/decision/decide.hpp"
+#include "clawgate/proxy/preview.hpp"
 #include "clawgate/proxy/redaction.hpp"
 #include "clawgate/http/errors.hpp"
 #include "clawgate/http/head.hpp"
@@ -97,9 +98,19 @@ class HandlerBase : public server::RequestHandler {
     return ctx;
   }
 
-  void audit(const Ctx& ctx, std::string stage, json data, bool durable = false) const {
-    svc_->audit->append({ctx.trace_id, std::move(stage), ctx.identity, ctx.route, std::move(data)},
-                        durable);
+  // Hands a record to the audit writer; never waits for the disk.
+  void audit(const Ctx& ctx, std::string stage, json data) const {
+    svc_->audit->enqueue({ctx.trace_id, std::move(stage), ctx.identity, ctx.route, std::move(data)});
+  }
+
+  // Resumes once the record is written (and, with fsync "always", on disk, in one fdatasync
+  // shared with every record that queued meanwhile); false when it could not be.
+  task<bool> audit_durable(audit::Record record) {
+    co_return co_await net::async_initiate<const net::use_awaitable_t<>, void(bool)>(
+        [this](auto handler, audit::Record r) {
+          svc_->audit->enqueue(std::move(r), audit::Done(std::move(handler)));
+        },
+        net::use_awaitable, std::move(record));
   }
 
   // `doc` is the parsed body when it is JSON: it is recorded as JSON, with the policy's
@@ -352,8 +363,13 @@ class ProxyHandler final : public HandlerBase {
                     {"reason", verdict.reason},
                     {"policy_sha256", pol->sha256}};
     if (verdict.would) decided["would"] = policy::to_string(*verdict.would);
-    // SPEC §7: no durable decision record, no forward.
-    if (!svc_->audit->append({ctx.trace_id, "decided", ctx.identity, ctx.route, decided}, true)) {
+    // SPEC §7: no durable decision record, no forward. While the log is failing every decision
+    // still tries (together with the records kept from the failure), so the first write that
+    // works again ends the outage without waiting for the writer's own retry.
+    audit::Record decided_record{ctx.trace_id, "decided", ctx.identity, ctx.route,
+                                 std::move(decided)};
+    const bool durable = co_await audit_durable(std::move(decided_record));
+    if (!durable) {
       co_return co_await reply_error(conn, ctx, 503, "audit_unavailable",
                                      "the audit log cannot be written; nothing was forwarded",
                                      nullptr, true);
@@ -404,13 +420,16 @@ class ProxyHandler final : public HandlerBase {
 
     using namespace net::experimental::awaitable_operators;
     Relay relay;
+    if (const auto chars = svc_->config->audit.preview_chars; chars > 0) {
+      relay.preview.emplace(m.id, chars + kPreviewMargin);
+    }
     auto outcome = co_await (forward(conn, ctx, std::move(up), request::session_lock_key(tgt), relay) ||
                              conn.wait_gone());
     if (outcome.index() == 1) {
       relay.client_gone = true;
       relay.keep = false;
     }
-    complete(ctx, relay);
+    complete(ctx, relay, *pol);
     co_return relay.keep;
   }
 
@@ -424,9 +443,14 @@ class ProxyHandler final : public HandlerBase {
     bool stream_complete = false;
     bool client_gone = false;
     bool keep = false;
+    std::optional<PreviewCollector> preview;  // set when audit.preview_chars > 0
   };
 
-  void complete(const Ctx& ctx, const Relay& r) const {
+  // Redaction runs on more text than the preview keeps, so a secret that straddles the cut is
+  // still recognised whole before it is cut.
+  static constexpr std::size_t kPreviewMargin = 512;
+
+  void complete(const Ctx& ctx, const Relay& r, const policy::Policy& pol) const {
     json data = {{"status", r.status},
                  {"bytes", r.bytes},
                  {"duration_us", micros_since(ctx.start)},
@@ -435,6 +459,14 @@ class ProxyHandler final : public HandlerBase {
                  {"stream", r.stream},
                  {"stream_complete", r.stream_complete}};
     if (r.client_gone) data["client_gone"] = true;
+    data["preview"] = nullptr;
+    if (r.preview) {
+      if (auto text = r.preview->text()) {
+        std::string redacted = redact_text(*text, pol);
+        svc_->audit->redact(redacted);
+        data["preview"] = utf8_prefix(redacted, svc_->config->audit.preview_chars);
+      }
+    }
     audit(ctx, "completed", std::move(data));
   }
 
@@ -498,6 +530,7 @@ class ProxyHandler final : public HandlerBase {
     decorate(ctx, res);
     relay.sha256 = core::sha256_hex(body);
     relay.bytes = body.size();
+    if (relay.preview) relay.preview->feed_body(body);
     res.body() = std::move(body);
     res.prepare_payload();
     const bool ok = co_await conn.write(res);
@@ -527,6 +560,7 @@ class ProxyHandler final : public HandlerBase {
       if (!piece.empty()) {
         hash.update(piece);
         relay.bytes += piece.size();
+        if (relay.preview) relay.preview->feed_stream(piece);
         if (!co_await conn.write_chunk(piece)) {
           relay.client_gone = true;  // dropping `exchange` closes the upstream connection
           break;

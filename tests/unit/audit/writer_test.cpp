@@ -1,0 +1,243 @@
+// The audit writer thread (issue #4): group commit, the fsync modes, awaiting completion from
+// coroutines, records held through an outage, and resuming from files whose last record is
+// larger than the tail window.
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "clawgate/audit/audit_log.hpp"
+#include "clawgate/audit/verify.hpp"
+
+namespace clawgate::audit {
+namespace {
+
+namespace net = boost::asio;
+
+std::vector<nlohmann::json> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+class AuditWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/clawgate-writer-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    cfg_.file = dir_ + "/audit.jsonl";
+    cfg_.hmac_key_env = "K";
+    cfg_.hmac_key = "writer-test-key";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  AuditLogPtr open() {
+    auto opened = open_jsonl_log(cfg_, {});
+    if (auto* e = std::get_if<OpenError>(&opened)) ADD_FAILURE() << e->message;
+    return std::get<AuditLogPtr>(opened);
+  }
+
+  // `n` coroutines on `threads` I/O threads each await one durable record; returns how many
+  // completed with true.
+  static int await_concurrently(AuditLog& log, int n, int threads) {
+    net::io_context ioc(threads);
+    std::atomic<int> ok{0};
+    for (int i = 0; i < n; ++i) {
+      net::co_spawn(
+          net::make_strand(ioc),
+          [&log, &ok, i]() -> net::awaitable<void> {
+            Record r{"trace-" + std::to_string(i), "decided", "alice", "chat",
+                     {{"decision", "allow"}}};
+            const bool done = co_await net::async_initiate<const net::use_awaitable_t<>, void(bool)>(
+                [&log](auto handler, Record rec) { log.enqueue(std::move(rec), Done(std::move(handler))); },
+                net::use_awaitable, std::move(r));
+            if (done) ++ok;
+          },
+          net::detached);
+    }
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back([&ioc] { ioc.run(); });
+    ioc.run();  // returns only when every coroutine has its answer: the writer keeps work alive
+    for (auto& t : pool) t.join();
+    return ok.load();
+  }
+
+  std::string dir_;
+  config::Audit cfg_;
+};
+
+TEST_F(AuditWriterTest, ConcurrentDurableRecordsShareFdatasyncs) {
+  auto log = open();
+  const int n = 256;
+  EXPECT_EQ(await_concurrently(*log, n, 4), n);
+  const Stats s = log->stats();
+  EXPECT_EQ(s.records, static_cast<std::uint64_t>(n));
+  EXPECT_GE(s.syncs, 1u);
+  // Group commit: far fewer syncs than durable records (each sync covered a whole group).
+  EXPECT_LT(s.syncs, static_cast<std::uint64_t>(n / 2)) << "syncs=" << s.syncs;
+  EXPECT_EQ(s.syncs, s.groups) << "fsync \"always\" syncs each group that holds a decision";
+  log->close();
+  const auto v = verify_files({cfg_.file}, cfg_.hmac_key);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records, static_cast<std::uint64_t>(n));
+}
+
+TEST_F(AuditWriterTest, NonDurableRecordsAloneAreNotSyncedUnderAlways) {
+  auto log = open();
+  for (int i = 0; i < 50; ++i) log->enqueue({"t", "received", std::nullopt, "chat", {{"i", i}}});
+  ASSERT_TRUE(log->append({"t", "received", std::nullopt, "chat", {}}, false));
+  EXPECT_EQ(log->stats().records, 51u);
+  EXPECT_EQ(log->stats().syncs, 0u);
+  // The next durable record syncs everything before it too.
+  ASSERT_TRUE(log->append({"t", "decided", std::nullopt, "chat", {}}, true));
+  EXPECT_EQ(log->stats().syncs, 1u);
+}
+
+TEST_F(AuditWriterTest, BatchModeSyncsOnItsOwnWithinTheInterval) {
+  cfg_.fsync = config::FsyncMode::batch;
+  auto log = open();
+  ASSERT_TRUE(log->append({"t", "decided", std::nullopt, "chat", {}}, true));
+  EXPECT_EQ(log->stats().syncs, 0u) << "batch does not sync before answering";
+  for (int i = 0; i < 40 && log->stats().syncs == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));  // bounded: 1 s
+  }
+  EXPECT_EQ(log->stats().syncs, 1u) << "batch syncs written records within 200 ms";
+}
+
+TEST_F(AuditWriterTest, NeverModeNeverSyncs) {
+  cfg_.fsync = config::FsyncMode::never;
+  auto log = open();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->append({"t", "decided", std::nullopt, "chat", {}}, true));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  log->close();
+  EXPECT_EQ(log->stats().syncs, 0u);
+  EXPECT_EQ(read_lines(cfg_.file).size(), 5u);
+}
+
+TEST_F(AuditWriterTest, CloseWritesWhatIsQueuedAndLaterRecordsFail) {
+  auto log = open();
+  for (int i = 0; i < 1000; ++i) log->enqueue({"t", "received", std::nullopt, "chat", {{"i", i}}});
+  log->close();
+  EXPECT_EQ(read_lines(cfg_.file).size(), 1000u);
+  EXPECT_FALSE(log->append({"t", "late", std::nullopt, "chat", {}}, true));
+  log->close();  // idempotent
+}
+
+// The file-size limit stands in for a full disk: writes fail with EFBIG while it is low.
+class FsizeLimit {
+ public:
+  explicit FsizeLimit(rlim_t bytes) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    const rlimit low{bytes, saved_.rlim_max};
+    setrlimit(RLIMIT_FSIZE, &low);
+  }
+  ~FsizeLimit() { lift(); }
+  void lift() {
+    if (!lifted_) setrlimit(RLIMIT_FSIZE, &saved_);
+    lifted_ = true;
+  }
+  FsizeLimit(const FsizeLimit&) = delete;
+  FsizeLimit& operator=(const FsizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  bool lifted_ = false;
+};
+
+TEST_F(AuditWriterTest, RecordsHeldThroughAnOutageAreWrittenWhenTheDiskRecovers) {
+  auto log = open();
+  ASSERT_TRUE(log->append({"t0", "decided", std::nullopt, "chat", {}}, true));
+  const auto size = std::filesystem::file_size(cfg_.file);
+  {
+    FsizeLimit full(static_cast<rlim_t>(size));
+    EXPECT_FALSE(log->append({"t1", "decided", std::nullopt, "chat", {}}, true));
+    EXPECT_FALSE(log->healthy());
+    log->enqueue({"t1", "rejected", std::nullopt, "chat", {{"status", 503}}});
+    for (int i = 0; i < 100 && log->stats().failures < 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the rejected record's try
+    }
+    EXPECT_GE(log->stats().failures, 2u);
+    EXPECT_EQ(std::filesystem::file_size(cfg_.file), size) << "no partial record may remain";
+    full.lift();
+    EXPECT_FALSE(log->healthy());
+    // The writer retries on its own (no new record needed) and becomes healthy.
+    for (int i = 0; i < 60 && !log->healthy(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // bounded: 3 s
+    }
+  }
+  EXPECT_TRUE(log->healthy());
+  log->close();
+  const auto lines = read_lines(cfg_.file);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1]["trace_id"], "t1");
+  EXPECT_EQ(lines[1]["stage"], "decided");
+  EXPECT_EQ(lines[2]["stage"], "rejected");
+  EXPECT_GE(log->stats().failures, 1u);
+  const auto v = verify_files({cfg_.file}, cfg_.hmac_key);
+  EXPECT_TRUE(v.ok) << v.problem;
+}
+
+TEST_F(AuditWriterTest, AwaitingCoroutinesLearnOfAFailure) {
+  auto log = open();
+  ASSERT_TRUE(log->append({"t0", "started", std::nullopt, "", {}}, true));
+  FsizeLimit full(static_cast<rlim_t>(std::filesystem::file_size(cfg_.file)));
+  EXPECT_EQ(await_concurrently(*log, 16, 2), 0);
+}
+
+TEST_F(AuditWriterTest, ResumesAfterALastRecordLargerThanTheTailWindow) {
+  {
+    auto log = open();
+    ASSERT_TRUE(log->append({"a", "received", std::nullopt, "chat", {{"body", std::string(300000, 'x')}}}, true));
+    ASSERT_TRUE(log->append({"b", "received", std::nullopt, "chat", {{"body", std::string(200000, 'y')}}}, true));
+  }
+  // A torn tail larger than the window too.
+  const std::string torn = "{\"seq\":3,\"data\":\"" + std::string(150000, 'z');
+  {
+    std::ofstream out(cfg_.file, std::ios::app);
+    out << torn;
+  }
+  {
+    auto log = open();
+    ASSERT_TRUE(log->append({"c", "received", std::nullopt, "chat", {}}, true));
+  }
+  const auto lines = read_lines(cfg_.file);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[2]["stage"], "recovered");
+  EXPECT_EQ(lines[2]["data"]["torn_bytes"], torn.size());
+  EXPECT_EQ(lines[3]["seq"], 4);
+  EXPECT_EQ(std::filesystem::file_size(cfg_.file + ".torn"), torn.size());
+  const auto v = verify_files({cfg_.file}, cfg_.hmac_key);
+  EXPECT_TRUE(v.ok) << v.problem;
+}
+
+TEST_F(AuditWriterTest, WrittenLinesAreCanonicalRecords) {
+  auto log = open();
+  ASSERT_TRUE(log->append({"tr\"ace", "decided", std::string("ali\u00e9\n"), "chat",
+                           {{"z", 1}, {"a", {{"y", "\x01"}, {"b", nullptr}}}}},
+                          true));
+  log->close();
+  std::ifstream in(cfg_.file);
+  std::string line;
+  std::getline(in, line);
+  const auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(canonical(j), line) << "the assembled line must be exactly the canonical record";
+  nlohmann::json without = j;
+  without.erase("hash");
+  EXPECT_EQ(chain_hash(std::string(64, '0'), without, cfg_.hmac_key), j["hash"]);
+}
+
+}  // namespace
+}  // namespace clawgate::audit
