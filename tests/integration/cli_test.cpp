@@ -86,7 +86,7 @@ TEST(Cli, VersionHelpAndUsageErrors) {
   EXPECT_EQ(run("token").exit_code, 2);
   const CliRun missing = run("approvals list");
   EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_NE(missing.out.find("not available"), std::string::npos) << missing.out;
+  EXPECT_NE(missing.out.find("--admin-url is required"), std::string::npos) << missing.out;
 }
 
 TEST(Cli, ClassifyUsesTheBuiltInDefaultPolicy) {

@@ -2,10 +2,12 @@
 // Everything a request needs, built once at start-up by `serve` and shared by both listeners.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "clawgate/approval/store.hpp"
 #include "clawgate/audit/audit_log.hpp"
 #include "clawgate/auth/tokens.hpp"
 #include "clawgate/config/config.hpp"
@@ -45,6 +47,9 @@ struct Services {
   upstream::Client upstream;
   SessionLocks sessions;
   policy::RateLimiter rate_limiter;  // buckets outlive policy reloads (same rule id, same limits)
+  std::unique_ptr<approval::Store> approvals;  // set by serve before the listeners start
+  // Posts an approval event to approvals.webhook_url in the background; empty without one.
+  std::function<void(nlohmann::json)> notify;
   std::atomic<bool> upstream_ready{false};
   std::atomic<bool> draining{false};
 };
@@ -52,5 +57,18 @@ struct Services {
 // Re-reads the policy file; on success swaps it in and audits `policy_loaded`, else audits
 // `policy_reload_failed` and keeps the old one. Returns the error message, or "" on success.
 std::string reload_policy(Services& svc);
+
+// Drains the approval store's transitions (approval_requested, _granted, _denied, _expired,
+// _used), posts each as a webhook event, and returns their audit records for the caller to write.
+// An `approval_used` record carries `used_trace` (the request that used it) when given; the others
+// carry the approval's own trace id, so `audit export --trace` shows an approval's whole life
+// next to the request that asked for it.
+std::vector<audit::Record> take_approval_records(Services& svc,
+                                                 const std::string* used_trace = nullptr);
+// The same, with every record handed to the audit writer.
+void audit_approval_transitions(Services& svc);
+
+// Every second: expires due approvals and audits the transitions.
+task<void> approval_maintenance_loop(std::shared_ptr<Services> svc);
 
 }  // namespace clawgate::proxy

@@ -15,6 +15,7 @@
 #include "clawgate/audit/export.hpp"
 #include "clawgate/audit/verify.hpp"
 #include "clawgate/auth/tokens.hpp"
+#include "clawgate/cli/approvals_cli.hpp"
 #include "clawgate/cli/policy_tools.hpp"
 #include "clawgate/policy/policy.hpp"
 
@@ -34,12 +35,14 @@ commands:
                               check the hash chain; prints the record count and last seq/hash
   audit export --format csv|jsonl [--trace ID] [--stage S] [--since T] FILE...
                               records as CSV (one row each) or JSON lines
+  approvals list [--state S] | show ID | approve ID [--note N] | deny ID [--note N]
+            --admin-url http://HOST:PORT --token-env VAR [--json]
+                              list, show and decide human approvals through the admin API
+                              (the admin token is read from the environment variable VAR)
   token new                   print a new client token and its SHA-256 as JSON
   token hash                  read a token on stdin, print its SHA-256 hex
   --version                   print the version
   --help                      print this help
-
-Not in this build yet (see README "Status"): approvals.
 )";
 
 int usage_error(const std::string& message) {
@@ -188,9 +191,7 @@ int run(int argc, char** argv) {
   if (cmd == "policy") return policy_command(rest);
   if (cmd == "classify") return classify_command(rest);
   if (cmd == "audit") return audit_command(rest);
-  if (cmd == "approvals") {
-    return usage_error(cmd + " is not available in this build yet");
-  }
+  if (cmd == "approvals") return approvals_command(rest);
   return usage_error("unknown command `" + cmd + "`");
 }
 

@@ -13,7 +13,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "clawgate/approval/store.hpp"
 #include "clawgate/audit/audit_log.hpp"
+#include "clawgate/proxy/webhook.hpp"
 #include "clawgate/cli/cli.hpp"
 #include "clawgate/config/config.hpp"
 #include "clawgate/policy/policy.hpp"
@@ -178,6 +180,34 @@ int serve(const char* config_path) {
                                              : std::max(1U, std::thread::hardware_concurrency());
   net::io_context ioc(static_cast<int>(threads));
   auto svc = std::make_shared<proxy::Services>(ioc, cfg, policy, log);
+  // Approvals survive restarts in their journal; a journal that cannot be read back refuses the
+  // start rather than losing approvals.
+  auto store = approval::Store::open(cfg->approvals.state_file, cfg->approvals.ttl_s);
+  if (auto* err = std::get_if<std::string>(&store)) return fail(*err);
+  svc->approvals = std::get<std::unique_ptr<approval::Store>>(std::move(store));
+  if (cfg->approvals.webhook_url) {
+    // Delivery failures are logged and audited, never fatal: the approval itself stands.
+    std::weak_ptr<proxy::Services> weak = svc;
+    proxy::Webhook::Options options;
+    options.url = *cfg->approvals.webhook_url;
+    auto hook = proxy::Webhook::create(
+        ioc, options, [weak](const nlohmann::json& event, bool delivered, std::string error) {
+          if (delivered) return;
+          const std::string name = event.value("event", "");
+          const std::string id =
+              event.contains("approval") ? event["approval"].value("id", "") : std::string();
+          spdlog::warn("approvals.webhook_url: {} for {} not delivered: {}", name, id, error);
+          if (auto s = weak.lock()) {
+            s->audit->enqueue({"", "error", std::nullopt, "",
+                               {{"code", "webhook_failed"},
+                                {"message", name + " for " + id + " not delivered: " + error},
+                                {"approval_id", id}}});
+          }
+        });
+    if (auto* err = std::get_if<std::string>(&hook)) return fail("approvals.webhook_url: " + *err);
+    svc->notify = [hook = std::get<std::shared_ptr<proxy::Webhook>>(std::move(hook))](
+                      nlohmann::json event) { hook->send(std::move(event)); };
+  }
   if (auto err = svc->upstream.init()) return fail(*err);
 
   server::Listener proxy_listener(ioc, "proxy", proxy::make_proxy_handler(svc),
@@ -227,6 +257,7 @@ int serve(const char* config_path) {
                cfg->upstream.url, threads, policy->name, policy->rules.size());
 
   net::co_spawn(ioc, probe_loop(svc), net::detached);
+  net::co_spawn(ioc, proxy::approval_maintenance_loop(svc), net::detached);
   net::co_spawn(ioc, signal_loop(rt), net::detached);
 
   std::vector<std::thread> pool;

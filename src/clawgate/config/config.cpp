@@ -19,6 +19,7 @@
 
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/json/strict.hpp"
+#include "clawgate/proxy/webhook_url.hpp"
 
 namespace clawgate::config {
 
@@ -641,6 +642,9 @@ void parse_approvals(const json* v, Approvals& ap, const fs::path& base) {
       } else {
         if (!j->is_string()) fail(key, "must be a string or null");
         auto url_text = read_nonempty_string(*j, key);
+        // What the webhook sender can use (http:// only in this build), then the strict host
+        // and port rules shared with upstream.url.
+        if (auto problem = proxy::check_webhook_url(url_text)) fail(key, *problem);
         const Url url = parse_url(url_text, key);
         if (url.has_fragment) fail(key, "must not have a fragment");
         ap.webhook_url = std::move(url_text);

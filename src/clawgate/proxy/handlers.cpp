@@ -1,9 +1,12 @@
 #include "clawgate/proxy/handlers.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <spdlog/spdlog.h>
 
+#include "clawgate/approval/store.hpp"
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/decision/decide.hpp"
 #include "clawgate/proxy/preview.hpp"
@@ -163,7 +166,15 @@ class HandlerBase : public server::RequestHandler {
                          std::string allow = {}) {
     log_received(ctx, nullptr);
     json data = {{"status", status}, {"code", code}, {"reason", message}};
-    if (extra.is_object() && extra.contains("rule")) data["rule"] = extra["rule"];
+    if (extra.is_object()) {
+      for (const char* key : {"rule", "approval_id"}) {
+        if (extra.contains(key)) data[key] = extra[key];
+      }
+      if (extra.contains("approval_reason")) {  // audit only; the body has it as `reason`
+        data["approval_reason"] = extra["approval_reason"];
+        extra.erase("approval_reason");
+      }
+    }
     audit(ctx, "rejected", std::move(data));
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, "application/json; charset=utf-8");
@@ -375,17 +386,27 @@ class ProxyHandler final : public HandlerBase {
                                      nullptr, true);
     }
     const json rule_extra = {{"rule", verdict.deciding_rule}, {"reason", verdict.reason}};
+    std::optional<std::string> presented;
+    if (const auto it = req.find(kApprovalHeader); it != req.end()) {
+      presented = std::string(it->value());
+    }
     if (verdict.decision == policy::Decision::deny) {
+      if (presented) {
+        // SPEC §6: a policy that now says deny wins over an approval given earlier.
+        const bool known = svc_->approvals->get(*presented).has_value();
+        co_return co_await refuse_approval(conn, ctx, *presented,
+                                           known ? "policy_changed" : "unknown");
+      }
       co_return co_await reply_error(conn, ctx, 403, "policy_denied",
                                      "denied by policy: " + verdict.reason, rule_extra, true);
     }
     if (verdict.decision == policy::Decision::approve) {
-      // Fail closed until the approval workflow exists: never forward an `approve` request.
-      co_return co_await reply_error(
-          conn, ctx, 403, "approval_required",
-          "this request needs human approval, and this clawgate build has no approval workflow "
-          "yet; nothing was forwarded",
-          rule_extra, true);
+      // The hash covers route, agent, session and the body as the client sent it (before any
+      // system prompt is injected), so a changed argument needs a new approval.
+      std::string request_hash = approval::request_sha256(ctx.route, tgt.agent, tgt.session, doc);
+      const Gate gate = co_await approval_gate(conn, ctx, o, pol->sha256, std::move(presented),
+                                               std::move(request_hash));
+      if (!gate.pass) co_return gate.keep;
     }
     const auto limited = svc_->rate_limiter.take(verdict, o.input);
     if (!limited.allowed) {
@@ -434,6 +455,152 @@ class ProxyHandler final : public HandlerBase {
   }
 
  private:
+  static constexpr std::string_view kApprovalHeader = "X-Clawgate-Approval";
+
+  struct Gate {
+    bool pass = false;  // forward the request
+    bool keep = false;  // when answered here: keep the connection
+  };
+
+  static std::string approval_summary(const Ctx& ctx, const decision::Outcome& o) {
+    const request::Target& t = o.target;
+    std::string s = ctx.identity.value_or("?") + " asks to ";
+    if (t.tool) {
+      s += "run the tool " + *t.tool;
+      if (t.action) s += " (action " + *t.action + ")";
+      s += " on agent " + t.agent;
+    } else {
+      s += "send a " + ctx.route + " request to agent " + t.agent;
+    }
+    if (t.session) s += ", session " + *t.session;
+    s += "; risk " + std::string(classify::to_string(o.classification.risk)) + ", rule " +
+         o.verdict.deciding_rule;
+    if (!o.verdict.reason.empty()) s += ": " + o.verdict.reason;
+    return s;
+  }
+
+  // SPEC §6: the request needs a human decision. A presented approval is checked and used;
+  // otherwise a new one is created and, in hold mode, awaited.
+  task<Gate> approval_gate(ClientConnection& conn, Ctx& ctx, const decision::Outcome& o,
+                           std::string policy_sha256, std::optional<std::string> presented,
+                           std::string request_hash) {
+    if (presented) co_return co_await use_approval(conn, ctx, *presented, request_hash);
+    Gate g;
+    approval::NewApproval fresh{ctx.trace_id,    ctx.identity.value_or(""),
+                                ctx.route,       o.target.agent,
+                                o.target.session, o.target.tool,
+                                o.target.action, approval_summary(ctx, o),
+                                request_hash,    std::move(policy_sha256)};
+    auto created = svc_->approvals->create(std::move(fresh));
+    if (auto* err = std::get_if<std::string>(&created)) {
+      spdlog::error("approvals: {}", *err);
+      g.keep = co_await reply_error(conn, ctx, 503, "approval_unavailable",
+                                    "the approval store cannot be written; nothing was forwarded",
+                                    nullptr, true);
+      co_return g;
+    }
+    const approval::Approval a = std::get<approval::Approval>(std::move(created));
+    audit_approval_transitions(*svc_);
+    if (svc_->config->approvals.hold_s > 0) {
+      using namespace net::experimental::awaitable_operators;
+      auto held = co_await (hold_for_decision(a.id) || conn.wait_gone());
+      if (held.index() == 1) co_return g;  // the client left; the approval stays pending
+      const std::optional<approval::Approval> now = std::get<0>(std::move(held));
+      if (now && now->state == approval::State::approved) {
+        co_return co_await use_approval(conn, ctx, a.id, request_hash);
+      }
+      if (now && now->state == approval::State::denied) {
+        g.keep = co_await refuse_approval(conn, ctx, a.id, "denied");
+        co_return g;
+      }
+    }
+    json extra = {{"approval_id", a.id}, {"rule", o.verdict.deciding_rule},
+                  {"reason", o.verdict.reason}};
+    std::string message = "this request needs human approval (" + a.summary +
+                          "); nothing was forwarded. Ask an approver to run: clawgate approvals "
+                          "approve " + a.id + " — then send the same request again with the "
+                          "header X-Clawgate-Approval: " + a.id;
+    g.keep = co_await reply_error(conn, ctx, 403, "approval_required", std::move(message),
+                                  std::move(extra), true);
+    co_return g;
+  }
+
+  // Polls the store (cheap, in memory) until the approval is decided or the hold ends; a timer,
+  // not a thread, waits in between. Cancelled (nullopt) when the client goes away.
+  task<std::optional<approval::Approval>> hold_for_decision(std::string id) {
+    net::steady_timer timer(co_await net::this_coro::executor);
+    const auto until = Clock::now() + std::chrono::seconds(svc_->config->approvals.hold_s);
+    for (;;) {
+      std::optional<approval::Approval> a = svc_->approvals->get(id);
+      if (!a || a->state != approval::State::pending || Clock::now() >= until) co_return a;
+      const Clock::duration step = std::min<Clock::duration>(std::chrono::milliseconds(200),
+                                                             until - Clock::now());
+      timer.expires_after(step);
+      const auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+      if (ec) co_return std::nullopt;
+    }
+  }
+
+  task<Gate> use_approval(ClientConnection& conn, Ctx& ctx, std::string id,
+                          std::string request_hash) {
+    Gate g;
+    const auto used = svc_->approvals->use(id, ctx.identity.value_or(""), request_hash);
+    if (used.io_error) {
+      g.keep = co_await reply_error(conn, ctx, 503, "approval_unavailable",
+                                    "the approval store cannot be written; nothing was forwarded",
+                                    nullptr, true);
+      co_return g;
+    }
+    if (used.check != approval::UseCheck::ok) {
+      g.keep = co_await refuse_approval(conn, ctx, id, std::string(approval::to_string(used.check)));
+      co_return g;
+    }
+    // `approval_used` completes the decision record: durable before anything is forwarded.
+    bool durable = true;
+    for (auto& rec : take_approval_records(*svc_, &ctx.trace_id)) {
+      if (rec.stage == "approval_used" && rec.trace_id == ctx.trace_id) {
+        durable = co_await audit_durable(std::move(rec)) && durable;
+      } else {
+        svc_->audit->enqueue(std::move(rec));
+      }
+    }
+    if (!durable) {
+      g.keep = co_await reply_error(conn, ctx, 503, "audit_unavailable",
+                                    "the audit log cannot be written; nothing was forwarded",
+                                    nullptr, true);
+      co_return g;
+    }
+    g.pass = true;
+    co_return g;
+  }
+
+  // 403 approval_denied, or approval_invalid naming the SPEC §6 reason. Nothing is used up.
+  task<bool> refuse_approval(ClientConnection& conn, Ctx& ctx, std::string id, std::string reason) {
+    std::string message;
+    if (reason == "denied") message = "an approver denied this request (approval " + id + ")";
+    else if (reason == "unknown") message = "there is no approval " + id;
+    else if (reason == "not_approved") {
+      message = "approval " + id + " is still pending; ask an approver to run: clawgate approvals "
+                "approve " + id;
+    } else if (reason == "expired") {
+      message = "approval " + id + " has expired; send the request without X-Clawgate-Approval to "
+                "ask for a new one";
+    } else if (reason == "used") {
+      message = "approval " + id + " was already used; one approval lets one request through";
+    } else if (reason == "identity_mismatch") {
+      message = "approval " + id + " was given for another identity";
+    } else if (reason == "request_mismatch") {
+      message = "this request differs from the approved one (route, agent, session or body); "
+                "send exactly the approved request, or ask for a new approval";
+    } else {
+      message = "the current policy denies this request; approval " + id + " no longer applies";
+    }
+    json extra = {{"approval_id", id}, {"reason", reason}, {"approval_reason", reason}};
+    std::string code = reason == "denied" ? "approval_denied" : "approval_invalid";
+    co_return co_await reply_error(conn, ctx, 403, std::move(code), std::move(message),
+                                   std::move(extra), true);
+  }
+
   struct Relay {
     unsigned status = 0;
     std::size_t bytes = 0;
@@ -665,11 +832,108 @@ class AdminHandler final : public HandlerBase {
         const json loaded = {{"policy_sha256", p->sha256}, {"name", p->name}};
         co_return co_await reply_json(conn, ctx, 200, loaded);
       }
+      case clawgate::http::RouteId::admin_approvals:
+        co_return co_await list_approvals(conn, ctx, std::string(req.target()));
+      case clawgate::http::RouteId::admin_approval: {
+        const std::string id = approval_id_from_path(ctx.path);
+        const auto a = svc_->approvals->get(id);
+        audit_approval_transitions(*svc_);
+        if (!a) co_return co_await no_such_approval(conn, ctx, id);
+        co_return co_await reply_json(conn, ctx, 200, a->to_json());
+      }
+      case clawgate::http::RouteId::admin_approve:
+      case clawgate::http::RouteId::admin_deny:
+        co_return co_await decide_approval(conn, ctx, m.id == clawgate::http::RouteId::admin_approve,
+                                           parser.get().body());
       default:
         co_return co_await reply_error(conn, ctx, 501, "not_implemented",
                                        "this admin route is not available in this build yet",
                                        nullptr, true);
     }
+  }
+
+ private:
+  // "/v1/approvals/{id}" and "/v1/approvals/{id}/approve|deny" → id.
+  static std::string approval_id_from_path(const std::string& path) {
+    constexpr std::string_view prefix = "/v1/approvals/";
+    if (path.rfind(prefix, 0) != 0) return "";
+    const std::string rest = path.substr(prefix.size());
+    return rest.substr(0, rest.find('/'));
+  }
+
+  task<bool> no_such_approval(ClientConnection& conn, Ctx& ctx, std::string id) {
+    co_return co_await reply_error(conn, ctx, 404, "not_found", "there is no approval " + id,
+                                   nullptr, true);
+  }
+
+  // GET /v1/approvals[?state=S]
+  task<bool> list_approvals(ClientConnection& conn, Ctx& ctx, std::string target) {
+    std::optional<approval::State> state;
+    const auto q = target.find('?');
+    if (q != std::string::npos) {
+      const std::string query = target.substr(q + 1);
+      constexpr std::string_view key = "state=";
+      std::optional<approval::State> parsed;
+      if (query.rfind(key, 0) == 0) parsed = approval::parse_state(query.substr(key.size()));
+      if (!parsed) {
+        co_return co_await reply_error(conn, ctx, 400, "invalid_request",
+                                       "the only query is ?state=pending|approved|denied|expired|"
+                                       "used",
+                                       nullptr, true);
+      }
+      state = parsed;
+    }
+    json list = json::array();
+    for (const auto& a : svc_->approvals->list(state)) list.push_back(a.to_json());
+    audit_approval_transitions(*svc_);
+    json body = json::object();
+    body["approvals"] = std::move(list);
+    co_return co_await reply_json(conn, ctx, 200, std::move(body));
+  }
+
+  // POST /v1/approvals/{id}/approve|deny with an optional {"note": "..."}.
+  task<bool> decide_approval(ClientConnection& conn, Ctx& ctx, bool approve, std::string body) {
+    const std::string id = approval_id_from_path(ctx.path);
+    std::optional<std::string> note;
+    if (!body.empty()) {
+      auto parsed = clawgate::json::parse_strict(body);
+      std::string problem;
+      if (!parsed.value || !parsed.value->is_object()) {
+        problem = "the body must be a JSON object like {\"note\": \"...\"}";
+      } else if (parsed.value->contains("note")) {
+        const json& n = (*parsed.value)["note"];
+        if (n.is_string()) {
+          note = n.get<std::string>();
+        } else if (!n.is_null()) {
+          problem = "`note` must be a string";
+        }
+      }
+      if (!problem.empty()) {
+        co_return co_await reply_error(conn, ctx, 400, "invalid_request", std::move(problem),
+                                       nullptr, true);
+      }
+    }
+    auto decided = svc_->approvals->decide(id, approve, ctx.identity.value_or(""), note);
+    audit_approval_transitions(*svc_);
+    if (auto* a = std::get_if<approval::Approval>(&decided)) {
+      co_return co_await reply_json(conn, ctx, 200, a->to_json());
+    }
+    switch (std::get<approval::DecideError>(decided)) {
+      case approval::DecideError::unknown: co_return co_await no_such_approval(conn, ctx, id);
+      case approval::DecideError::conflict:
+        co_return co_await reply_error(conn, ctx, 409, "approval_conflict",
+                                       "approval " + id + " is no longer pending; it was decided "
+                                       "already",
+                                       nullptr, true);
+      case approval::DecideError::expired:
+        co_return co_await reply_error(conn, ctx, 409, "approval_conflict",
+                                       "approval " + id + " has expired; the caller must ask again",
+                                       nullptr, true);
+      case approval::DecideError::io: break;
+    }
+    co_return co_await reply_error(conn, ctx, 503, "approval_unavailable",
+                                   "the approval store cannot be written; nothing was decided",
+                                   nullptr, true);
   }
 };
 
