@@ -7,6 +7,18 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 status=0
+# The end-to-end tests (ctest e2e.openclaw) run clawgate against the real OpenClaw gateway, which
+# scripts/openclaw-local.sh installs into .local/openclaw/ (Node + openclaw, cached after the first
+# time). Install it here, once, outside ctest's time limit. CLAWGATE_SKIP_E2E=1 skips them loudly.
+if [ "${CLAWGATE_SKIP_E2E:-}" = 1 ]; then
+  echo "==> E2E SKIPPED: CLAWGATE_SKIP_E2E=1 -- the real-gateway tests will not run" >&2
+else
+  echo "==> openclaw (for the end-to-end tests)"
+  if ! scripts/openclaw-local.sh install; then
+    echo "test.sh: installing the local OpenClaw gateway failed; the e2e tests will fail" >&2
+    status=1
+  fi
+fi
 for preset in release asan; do
   echo "==> build ($preset)"
   scripts/build.sh "$preset"
