@@ -9,4 +9,7 @@ namespace clawgate::core {
 // The file's bytes, or nullopt when it cannot be opened (errno tells why).
 std::optional<std::string> read_file(const std::string& path);
 
+// Syncs the folder holding `file`, so that a new or renamed directory entry is durable.
+void sync_parent_dir(const std::string& file);
+
 }  // namespace clawgate::core

@@ -14,6 +14,7 @@
 
 #include "clawgate/audit/audit_log.hpp"
 #include "clawgate/core/crypto.hpp"
+#include "clawgate/core/files.hpp"
 
 namespace clawgate::approval::journal {
 namespace {
@@ -156,15 +157,6 @@ std::optional<std::string> make_parents(const std::string& path) {
   return std::nullopt;
 }
 
-// A new directory entry is durable only once its folder is synced.
-void sync_parent_dir(const std::string& file) {
-  const auto dir = std::filesystem::path(file).parent_path();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
 
 bool write_all(int fd, std::string_view data) {
   std::size_t off = 0;
@@ -198,7 +190,7 @@ std::optional<std::string> save_torn(const std::string& torn_path, std::string_v
   const int err = errno;
   ::close(tfd);
   if (!ok) return sys_error(err);
-  sync_parent_dir(torn_path);
+  core::sync_parent_dir(torn_path);
   return std::nullopt;
 }
 
@@ -312,7 +304,7 @@ std::variant<File::Opened, std::string> File::open(const std::string& path) {
   if (fd < 0) return where + ": cannot open: " + sys_error(errno);
   auto file = std::make_unique<File>(path, fd, 0);  // closes fd on every return below
   if (::fstat(fd, &st) != 0) return where + ": cannot stat: " + sys_error(errno);
-  if (!existed) sync_parent_dir(path);
+  if (!existed) core::sync_parent_dir(path);
 
   std::string text;
   if (S_ISREG(st.st_mode)) {

@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "clawgate/core/crypto.hpp"
+#include "clawgate/core/files.hpp"
 #include "clawgate/json/walk.hpp"
 
 namespace clawgate::audit {
@@ -52,14 +53,6 @@ std::string now_ts() {
   return buf;
 }
 
-void sync_parent_dir(const std::string& file) {
-  const auto dir = std::filesystem::path(file).parent_path();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
 
 // FILE.NNNNNN, the name of the n-th rotated file.
 std::string rotated_name(const std::string& file, unsigned n) {
@@ -510,7 +503,7 @@ class JsonlLog final : public AuditLog {
     size_ = 0;
     dirty_ = false;
     ++next_index_;
-    sync_parent_dir(cfg_.file);
+    core::sync_parent_dir(cfg_.file);
     spdlog::info("audit: rotated to {}", target);
     return true;
   }
