@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "clawgate/config/config.hpp"
+#include "clawgate/metrics/metrics.hpp"
 
 namespace clawgate::audit {
 
@@ -58,6 +59,8 @@ class AuditLog {
   // cut text (previews) redact before cutting so half a token cannot slip through.
   virtual void redact(std::string& s) const = 0;
   virtual Stats stats() const = 0;
+  // fdatasync latency, one observation per group commit (for /metrics).
+  virtual const metrics::Histogram& sync_seconds() const = 0;
   // Writes what is queued, syncs (unless fsync "never"), stops the writer. Idempotent.
   virtual void close() = 0;
 };

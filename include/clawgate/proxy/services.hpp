@@ -11,6 +11,7 @@
 #include "clawgate/audit/audit_log.hpp"
 #include "clawgate/auth/tokens.hpp"
 #include "clawgate/config/config.hpp"
+#include "clawgate/metrics/metrics.hpp"
 #include "clawgate/policy/policy.hpp"
 #include "clawgate/proxy/session_locks.hpp"
 #include "clawgate/upstream/client.hpp"
@@ -50,6 +51,9 @@ struct Services {
   std::unique_ptr<approval::Store> approvals;  // set by serve before the listeners start
   // Posts an approval event to approvals.webhook_url in the background; empty without one.
   std::function<void(nlohmann::json)> notify;
+  metrics::Metrics metrics;
+  // Open connections of the proxy and admin listeners, read at scrape time (set by serve).
+  std::function<std::pair<std::size_t, std::size_t>()> open_connections;
   std::atomic<bool> upstream_ready{false};
   std::atomic<bool> draining{false};
 };

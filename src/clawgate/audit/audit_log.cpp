@@ -239,6 +239,8 @@ class JsonlLog final : public AuditLog {
 
   bool healthy() const override { return healthy_.load(); }
 
+  const metrics::Histogram& sync_seconds() const override { return sync_seconds_; }
+
   Stats stats() const override {
     return {records_.load(), bytes_.load(), groups_.load(), syncs_.load(), failures_.load(),
             lost_total_.load()};
@@ -453,7 +455,12 @@ class JsonlLog final : public AuditLog {
   }
 
   bool sync() {
-    if (::fdatasync(fd_) != 0) {
+    const auto start = SteadyClock::now();
+    const int rc = ::fdatasync(fd_);
+    sync_seconds_.observe_us(std::chrono::duration_cast<std::chrono::microseconds>(
+                                 SteadyClock::now() - start)
+                                 .count());
+    if (rc != 0) {
       fail("fdatasync");
       return false;
     }
@@ -527,6 +534,7 @@ class JsonlLog final : public AuditLog {
   std::vector<Pending> queue_;
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
+  metrics::Histogram sync_seconds_;
   std::atomic<std::uint64_t> records_{0}, bytes_{0}, groups_{0}, syncs_{0}, failures_{0},
       lost_total_{0};
 

@@ -247,6 +247,10 @@ int serve(const char* config_path) {
   const auto pe = proxy_listener.local_endpoint();
   spdlog::info("proxy listening on {}:{}", pe.address().to_string(), pe.port());
   Runtime rt{svc, {&proxy_listener}, &ioc};
+  svc->open_connections = [&proxy_listener, &admin_listener] {
+    return std::pair<std::size_t, std::size_t>(proxy_listener.active(),
+                                               admin_listener ? admin_listener->active() : 0);
+  };
   if (admin_listener) {
     admin_listener->start();
     const auto ae = admin_listener->local_endpoint();

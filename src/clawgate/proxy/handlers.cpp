@@ -65,6 +65,7 @@ struct Ctx {
   bool keep_alive = false;
   bool received_logged = false;
   std::string risk;  // the tier word once classified: X-Clawgate-Risk on every later response
+  std::string decision = "none";  // the policy decision once decided (for /metrics)
 };
 
 class HandlerBase : public server::RequestHandler {
@@ -143,6 +144,9 @@ class HandlerBase : public server::RequestHandler {
   void decorate(const Ctx& ctx, http::response<Body>& res) const {
     res.set(kTraceHeader, ctx.trace_id);
     if (!ctx.risk.empty()) res.set("X-Clawgate-Risk", ctx.risk);
+    // Every response passes here exactly once: the one place that counts them.
+    svc_->metrics.response(ctx.route.empty() ? "unknown" : ctx.route, ctx.decision,
+                           res.result_int());
     res.keep_alive(ctx.keep_alive && !svc_->draining.load());
   }
 
@@ -153,6 +157,7 @@ class HandlerBase : public server::RequestHandler {
     decorate(ctx, res);
     res.body() = body.dump();
     res.prepare_payload();
+    svc_->metrics.answered(micros_since(ctx.start));
     const bool ok = co_await conn.write(res);
     co_return ok && res.keep_alive();
   }
@@ -189,6 +194,7 @@ class HandlerBase : public server::RequestHandler {
     decorate(ctx, res);
     res.body() = clawgate::http::error_body(ctx.shape, status, code, message, ctx.trace_id, extra);
     res.prepare_payload();
+    svc_->metrics.answered(micros_since(ctx.start));
     const bool ok = co_await conn.write(res);
     co_return ok && res.keep_alive();
   }
@@ -367,6 +373,7 @@ class ProxyHandler final : public HandlerBase {
     const request::Target& tgt = o.target;
     const policy::Verdict& verdict = o.verdict;
     ctx.risk = std::string(classify::to_string(o.classification.risk));
+    ctx.decision = std::string(policy::to_string(verdict.decision));
     audit(ctx, "classified", o.classification.to_json());
     json decided = {{"decision", policy::to_string(verdict.decision)},
                     {"enforced", verdict.enforced},
@@ -410,6 +417,7 @@ class ProxyHandler final : public HandlerBase {
     }
     const auto limited = svc_->rate_limiter.take(verdict, o.input);
     if (!limited.allowed) {
+      svc_->metrics.rate_limited();
       const json extra = {{"rule", limited.rule}, {"retry_after_s", limited.retry_after_s}};
       co_return co_await reply_error(conn, ctx, 429, "rate_limited",
                                      "rate limit of rule " + limited.rule +
@@ -626,6 +634,10 @@ class ProxyHandler final : public HandlerBase {
                  {"stream", r.stream},
                  {"stream_complete", r.stream_complete}};
     if (r.client_gone) data["client_gone"] = true;
+    if (!r.sha256.empty()) {
+      const std::int64_t total = micros_since(ctx.start);
+      svc_->metrics.forwarded(std::max<std::int64_t>(0, total - r.upstream_us), r.upstream_us);
+    }
     data["preview"] = nullptr;
     if (r.preview) {
       if (auto text = r.preview->text()) {
@@ -651,6 +663,7 @@ class ProxyHandler final : public HandlerBase {
     if (auto* f = std::get_if<upstream::Failure>(&started)) {
       relay.upstream_us = micros_since(up_start);
       relay.status = static_cast<unsigned>(upstream::status_for(*f));
+      svc_->metrics.upstream_error(upstream::code_for(*f));
       audit(ctx, "error", {{"code", upstream::code_for(*f)}, {"message", upstream::describe(*f)}});
       std::string code(upstream::code_for(*f));
       std::string message(upstream::describe(*f));
@@ -684,6 +697,7 @@ class ProxyHandler final : public HandlerBase {
         code = "upstream_error";
         relay.status = 502;
       }
+      svc_->metrics.upstream_error(code);
       audit(ctx, "error", {{"code", code}, {"message", message}});
       relay.keep = co_await reply_error(conn, ctx, relay.status, std::move(code),
                                         std::move(message), nullptr, true);
@@ -746,6 +760,7 @@ class ProxyHandler final : public HandlerBase {
         hash.update(event);
         relay.bytes += event.size();
         co_await conn.write_chunk(event);
+        svc_->metrics.upstream_error(upstream::code_for(f));
         audit(ctx, "error", {{"code", upstream::code_for(f)}, {"message", upstream::describe(f)}});
         break;
       }
@@ -832,6 +847,8 @@ class AdminHandler final : public HandlerBase {
         const json loaded = {{"policy_sha256", p->sha256}, {"name", p->name}};
         co_return co_await reply_json(conn, ctx, 200, loaded);
       }
+      case clawgate::http::RouteId::admin_metrics:
+        co_return co_await scrape(conn, ctx);
       case clawgate::http::RouteId::admin_approvals:
         co_return co_await list_approvals(conn, ctx, std::string(req.target()));
       case clawgate::http::RouteId::admin_approval: {
@@ -859,6 +876,33 @@ class AdminHandler final : public HandlerBase {
     if (path.rfind(prefix, 0) != 0) return "";
     const std::string rest = path.substr(prefix.size());
     return rest.substr(0, rest.find('/'));
+  }
+
+  // GET /metrics: the Prometheus text format.
+  task<bool> scrape(ClientConnection& conn, Ctx& ctx) {
+    metrics::Metrics::Gauges g;
+    g.approvals_pending = svc_->approvals ? svc_->approvals->pending_count() : 0;
+    if (svc_->open_connections) {
+      const auto [proxy, admin] = svc_->open_connections();
+      g.open_connections_proxy = proxy;
+      g.open_connections_admin = admin;
+    }
+    const audit::Stats st = svc_->audit->stats();
+    g.audit_records = st.records;
+    g.audit_bytes = st.bytes;
+    g.audit_syncs = st.syncs;
+    g.audit_failures = st.failures;
+    g.audit_sync_seconds = &svc_->audit->sync_seconds();
+    g.audit_healthy = svc_->audit->healthy();
+    g.upstream_ready = svc_->upstream_ready.load();
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    decorate(ctx, res);
+    res.body() = svc_->metrics.render(g);
+    res.prepare_payload();
+    const bool ok = co_await conn.write(res);
+    co_return ok && res.keep_alive();
   }
 
   task<bool> no_such_approval(ClientConnection& conn, Ctx& ctx, std::string id) {

@@ -34,11 +34,13 @@ std::string reload_policy(Services& svc) {
   auto loaded = policy::load_policy_file(svc.config->policy_file);
   if (auto* err = std::get_if<policy::LoadError>(&loaded)) {
     spdlog::error("policy reload failed, keeping the current policy: {}", err->message);
+    svc.metrics.policy_reload(false);
     svc.audit->enqueue({"", "policy_reload_failed", std::nullopt, "", {{"error", err->message}}});
     return err->message;
   }
   auto p = std::get<policy::PolicyPtr>(std::move(loaded));
   spdlog::info("policy \"{}\" loaded (sha256 {})", p->name, p->sha256);
+  svc.metrics.policy_reload(true);
   svc.audit->enqueue(
       {"", "policy_loaded", std::nullopt, "", {{"policy_sha256", p->sha256}, {"name", p->name}}});
   svc.policy.set(std::move(p));
