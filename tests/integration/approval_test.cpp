@@ -223,7 +223,7 @@ TEST_F(Approval, HoldModeCompletesTheOriginalRequestOnceApproved) {
 }
 
 TEST_F(Approval, HoldModeAnswersAsDeferWhenTheHoldEnds) {
-  config_["approvals"]["hold_s"] = 1;
+  config_["approvals"]["hold_s"] = 2;
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   const std::string id = ask();  // 403 approval_required after the hold
   EXPECT_EQ(json_body(admin("GET", "/v1/approvals/" + id))["state"], "pending");
@@ -233,7 +233,13 @@ TEST_F(Approval, HoldModeAnswersAsDeferWhenTheHoldEnds) {
     ASSERT_TRUE(c.connect(port()));
     ASSERT_TRUE(c.send(make_request("POST", kToolsPath, port(), employee(),
                                     R"({"tool":"web_fetch","args":{"url":"https://example.com/b"}})")));
-    std::this_thread::sleep_for(Millis{200});
+    // Leave only once the request is held (its approval exists); bounded: 5 s.
+    std::size_t pending = 0;
+    for (int i = 0; i < 100 && pending < 2; ++i) {
+      pending = json_body(admin("GET", "/v1/approvals?state=pending"))["approvals"].size();
+      if (pending < 2) std::this_thread::sleep_for(Millis{50});
+    }
+    ASSERT_EQ(pending, 2u) << "the second request was never held";
   }
   std::this_thread::sleep_for(Millis{300});
   EXPECT_EQ(upstream_->proxied_count(), 0u);
