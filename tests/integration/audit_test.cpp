@@ -4,8 +4,10 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include "clawgate/core/crypto.hpp"
 #include "integration/fixture.hpp"
@@ -135,6 +137,65 @@ TEST_F(Audit, UnauthenticatedRequestIsRecordedAsRejected) {
         << "a presented token reached the audit log: " << rec.dump();
   }
 }
+
+// A client that hangs up while its request waits on the gateway is the client's doing: the
+// audit says client_gone, with no upstream `error` record and no upstream error counted. Both
+// waits: for the gateway's response head, and for the rest of its body.
+class ClientLeaves : public Audit, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ClientLeaves, WhileTheGatewayWorksIsNotAnUpstreamError) {
+  const bool after_head = GetParam();
+  auto head_sent = std::make_shared<std::atomic<bool>>(false);
+  upstream_->on(kToolsPath, [after_head, head_sent](const UpstreamRequest&, UpstreamConn& c) {
+    const std::string body = R"({"ok":true,"result":{"count":0}})";
+    if (after_head) {
+      c.send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 6));
+      head_sent->store(true);
+      if (c.sleep_for(Millis{1500})) c.send(body.substr(6));
+    } else if (c.sleep_for(Millis{1500})) {
+      c.respond(200, body);
+    }
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  {
+    RawClient client;
+    ASSERT_TRUE(client.connect(port())) << client.last_error();
+    ASSERT_TRUE(client.send(make_request("POST", kToolsPath, port(), employee(),
+                                         R"({"tool":"sessions_list","args":{"limit":1}})")));
+    // Leave once the gateway has the request (or has sent its head); bounded waits.
+    for (int i = 0; i < 100 && upstream_->proxied_count() == 0; ++i) {
+      std::this_thread::sleep_for(Millis{20});
+    }
+    ASSERT_EQ(upstream_->proxied_count(), 1u);
+    if (after_head) {
+      for (int i = 0; i < 100 && !head_sent->load(); ++i) std::this_thread::sleep_for(Millis{20});
+      ASSERT_TRUE(head_sent->load());
+      std::this_thread::sleep_for(Millis{100});  // the proxy has read the head meanwhile
+    }
+    client.close();
+  }
+  // The proxy notices at once (well before the gateway's answer ends); give it a moment.
+  std::this_thread::sleep_for(Millis{300});
+  const auto metrics = http_request(admin_port(), "GET", "/metrics", bearer(kAdminToken));
+  ASSERT_EQ(metrics.status, 200) << metrics.describe();
+  EXPECT_EQ(metrics.body.find("clawgate_upstream_errors_total{"), std::string::npos)
+      << metrics.body;
+  const auto all = stop_and_read();
+  const json* completed = stage(all, "completed");
+  ASSERT_NE(completed, nullptr) << json(all).dump();
+  const auto recs = of_trace(all, completed->value("trace_id", ""));
+  EXPECT_EQ(stage(recs, "error"), nullptr) << json(recs).dump();
+  EXPECT_NE(stage(recs, "forwarded"), nullptr) << json(recs).dump();
+  EXPECT_EQ(completed->at("data").value("client_gone", false), true) << completed->dump();
+  // Nothing was answered: status 0 (a 502 would claim the gateway failed).
+  EXPECT_EQ(completed->at("data").value("status", -1), 0) << completed->dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(Audit, ClientLeaves, ::testing::Values(false, true),
+                         [](const auto& info) {
+                           return info.param ? "DuringTheBody" : "BeforeTheHead";
+                         });
 
 }  // namespace
 }  // namespace clawgate::itest

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,21 @@ class Sha256Stream {
 
  private:
   void* ctx_;  // EVP_MD_CTX*
+};
+
+// HMAC-SHA256 under one fixed key, for many messages: the key schedule is computed once, not per
+// message (the audit writer hashes every record with the same key). Not thread-safe: one owner.
+class HmacSha256 {
+ public:
+  explicit HmacSha256(std::string_view key);
+  ~HmacSha256();
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+  // Same result as hmac_sha256_hex(key, data); feeds the pieces in order without joining them.
+  std::string hex(std::initializer_list<std::string_view> pieces);
+
+ private:
+  void* ctx_;  // EVP_MAC_CTX*, initialised with the key
 };
 
 // Compares in time that depends only on the lengths, never on where the bytes differ.

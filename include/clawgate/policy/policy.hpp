@@ -88,6 +88,9 @@ struct Redact {
   std::vector<std::string> arg_paths;  // JSON Pointers into the request body
   std::vector<std::shared_ptr<const re2::RE2>> patterns;
   std::vector<std::string> pattern_sources;
+  // Matches wherever one of `patterns` does: one scan tells that a string needs none of them.
+  // Null when there are no patterns (or their union does not fit RE2's memory budget).
+  std::shared_ptr<const re2::RE2> any;
 };
 
 struct Policy {

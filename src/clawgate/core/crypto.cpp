@@ -5,15 +5,32 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+#include <stdexcept>
 #include <vector>
 
 namespace clawgate::core {
+
+namespace {
+
+// Fetched once: EVP_sha256() makes OpenSSL 3 look the implementation up again on every use.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = [] {
+    EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return m;
+  }();
+  return md != nullptr ? md : EVP_sha256();
+}
+
+}  // namespace
 
 Sha256Digest sha256(std::string_view data) {
   Sha256Digest out{};
   unsigned int len = 0;
   // EVP_Digest cannot fail for SHA-256 on valid pointers short of memory exhaustion.
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), out.data(), &len, sha256_md(), nullptr);
   return out;
 }
 
@@ -27,8 +44,39 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   return to_hex(out);
 }
 
+HmacSha256::HmacSha256(std::string_view key) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+  EVP_MAC_free(mac);  // the context keeps its own reference
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                               OSSL_PARAM_construct_end()};
+  if (ctx == nullptr ||
+      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) != 1) {
+    throw std::runtime_error("OpenSSL: cannot set up HMAC-SHA256");
+  }
+  ctx_ = ctx;
+}
+
+HmacSha256::~HmacSha256() { EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX*>(ctx_)); }
+
+std::string HmacSha256::hex(std::initializer_list<std::string_view> pieces) {
+  auto* ctx = static_cast<EVP_MAC_CTX*>(ctx_);
+  // A null key restarts the MAC with the key given at construction (its pads are kept).
+  bool ok = EVP_MAC_init(ctx, nullptr, 0, nullptr) == 1;
+  for (const auto piece : pieces) {
+    ok = ok && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(piece.data()),
+                              piece.size()) == 1;
+  }
+  Sha256Digest out{};
+  std::size_t len = 0;
+  ok = ok && EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == out.size();
+  if (!ok) throw std::runtime_error("OpenSSL: HMAC-SHA256 failed");
+  return to_hex(out);
+}
+
 Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), sha256_md(), nullptr);
 }
 
 Sha256Stream::~Sha256Stream() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }

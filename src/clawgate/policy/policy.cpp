@@ -326,6 +326,14 @@ class Loader {
         r.pattern_sources.push_back(list[i]);
       }
     }
+    if (!r.pattern_sources.empty()) {
+      std::string all;
+      for (const auto& src : r.pattern_sources) all += (all.empty() ? "(?:" : "|(?:") + src + ")";
+      RE2::Options opts;
+      opts.set_log_errors(false);
+      auto any = std::make_shared<const re2::RE2>(all, opts);
+      if (any->ok()) r.any = std::move(any);
+    }
     return r;
   }
 

@@ -457,6 +457,8 @@ class ProxyHandler final : public HandlerBase {
     if (outcome.index() == 1) {
       relay.client_gone = true;
       relay.keep = false;
+      // Left before any answer: status 0, not the gateway's status that never reached them.
+      if (!relay.answered) relay.status = 0;
     }
     complete(ctx, relay, *pol);
     co_return relay.keep;
@@ -617,6 +619,7 @@ class ProxyHandler final : public HandlerBase {
     bool stream = false;
     bool stream_complete = false;
     bool client_gone = false;
+    bool answered = false;  // a response head went (or began to go) to the client
     bool keep = false;
     std::optional<PreviewCollector> preview;  // set when audit.preview_chars > 0
   };
@@ -649,6 +652,15 @@ class ProxyHandler final : public HandlerBase {
     audit(ctx, "completed", std::move(data));
   }
 
+  // forward() runs as `forward(...) || conn.wait_gone()`: when the client leaves first, the
+  // upstream operations are cancelled and fail with operation_aborted. That is the client's
+  // doing, not the gateway's: no `error` record, no upstream error counted, nothing answered.
+  // Ask with `co_await this_coro::cancellation_state` (which never suspends): awaiting anything
+  // else in a cancelled coroutine throws instead.
+  static bool client_left(const net::cancellation_state& cs) {
+    return cs.cancelled() != net::cancellation_type::none;
+  }
+
   task<bool> forward(ClientConnection& conn, Ctx& ctx, http::request<http::string_body> up,
                      std::optional<std::string> lock_key, Relay& relay) {
     std::optional<SessionLocks::Guard> guard;
@@ -662,11 +674,14 @@ class ProxyHandler final : public HandlerBase {
     auto started = co_await svc_->upstream.start(std::move(up), deadline);
     if (auto* f = std::get_if<upstream::Failure>(&started)) {
       relay.upstream_us = micros_since(up_start);
+      const net::cancellation_state cs = co_await net::this_coro::cancellation_state;
+      if (client_left(cs)) co_return false;
       relay.status = static_cast<unsigned>(upstream::status_for(*f));
       svc_->metrics.upstream_error(upstream::code_for(*f));
       audit(ctx, "error", {{"code", upstream::code_for(*f)}, {"message", upstream::describe(*f)}});
       std::string code(upstream::code_for(*f));
       std::string message(upstream::describe(*f));
+      relay.answered = true;
       relay.keep = co_await reply_error(conn, ctx, relay.status, std::move(code),
                                         std::move(message), nullptr, true);
       co_return relay.keep;
@@ -687,6 +702,8 @@ class ProxyHandler final : public HandlerBase {
     const std::size_t limit = svc_->config->limits.max_response_bytes;
     std::string body;
     const upstream::Failure f = co_await exchange.read_all(body, deadline, limit);
+    const net::cancellation_state cs = co_await net::this_coro::cancellation_state;
+    if (f != upstream::Failure::none && client_left(cs)) co_return;
     if (f != upstream::Failure::none) {
       // A truncated or oversized body is never relayed as a success.
       std::string message(upstream::describe(f));
@@ -699,6 +716,7 @@ class ProxyHandler final : public HandlerBase {
       }
       svc_->metrics.upstream_error(code);
       audit(ctx, "error", {{"code", code}, {"message", message}});
+      relay.answered = true;
       relay.keep = co_await reply_error(conn, ctx, relay.status, std::move(code),
                                         std::move(message), nullptr, true);
       co_return;
@@ -714,6 +732,7 @@ class ProxyHandler final : public HandlerBase {
     if (relay.preview) relay.preview->feed_body(body);
     res.body() = std::move(body);
     res.prepare_payload();
+    relay.answered = true;
     const bool ok = co_await conn.write(res);
     relay.keep = ok && res.keep_alive();
   }
@@ -728,6 +747,7 @@ class ProxyHandler final : public HandlerBase {
     decorate(ctx, res);
     res.chunked(true);
     core::Sha256Stream hash;
+    relay.answered = true;
     if (!co_await conn.write_stream_head(res)) {
       relay.client_gone = true;
       relay.sha256 = hash.hex();
@@ -747,6 +767,8 @@ class ProxyHandler final : public HandlerBase {
           break;
         }
       }
+      const net::cancellation_state cs = co_await net::this_coro::cancellation_state;
+      if (f != upstream::Failure::none && client_left(cs)) break;
       if (f != upstream::Failure::none) {
         // The stream broke: say so in-band (the status line has gone), then end the
         // connection without the terminating chunk so no client mistakes it for complete.

@@ -22,6 +22,22 @@ TEST(Crypto, HmacRfc4231Case2) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
+TEST(Crypto, KeyedHmacMatchesOneShotAcrossMessages) {
+  HmacSha256 mac("Jefe");
+  // RFC 4231 case 2, fed in pieces, twice: the second message starts from the key, not from
+  // the state the first one left.
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(mac.hex({"what do ya ", "want for nothing?"}),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  }
+  EXPECT_EQ(mac.hex({"other"}), hmac_sha256_hex("Jefe", "other"));
+  EXPECT_EQ(mac.hex({}), hmac_sha256_hex("Jefe", ""));
+  // A key longer than the block size is hashed first (RFC 4231 case 6).
+  HmacSha256 long_key(std::string(131, '\xaa'));
+  EXPECT_EQ(long_key.hex({"Test Using Larger Than Block-Size Key - Hash Key First"}),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
 TEST(Crypto, ConstantTimeEqual) {
   EXPECT_TRUE(constant_time_equal("abc", "abc"));
   EXPECT_FALSE(constant_time_equal("abc", "abd"));
