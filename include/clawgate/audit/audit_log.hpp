@@ -6,6 +6,7 @@
 // commit). No I/O thread ever waits on the disk.
 
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -20,11 +21,21 @@
 namespace clawgate::audit {
 
 struct Record {
+  Record() = default;
+  Record(std::string trace, std::string stage_name, std::optional<std::string> who,
+         std::string route_name, nlohmann::json stage_data = nlohmann::json::object())
+      : trace_id(std::move(trace)), stage(std::move(stage_name)), identity(std::move(who)),
+        route(std::move(route_name)), data(std::move(stage_data)) {}
+
   std::string trace_id;               // "" for service records
   std::string stage;                  // received, decided, forwarded, completed, rejected, ...
   std::optional<std::string> identity;  // null before authentication
   std::string route;                  // chat, responses, tools, models, admin, or "" (unknown)
   nlohmann::json data = nlohmann::json::object();
+  // When set: the canonical JSON of data.body, already redacted (secrets included), which the
+  // `received` record renders in one pass from the parsed request instead of copying it into
+  // `data`. `data` must then have no "body" key.
+  std::string body_canonical;
 };
 
 // Called with true once the record is in the file (and, with fsync "always", on disk), false when
@@ -52,6 +63,10 @@ class AuditLog {
   // Queues a record and blocks the calling thread until it is written (durable = also synced
   // with fsync "always"). For start-up, shutdown and tools: never call it on an I/O thread.
   virtual bool append(Record record, bool durable) = 0;
+  // The I/O threads' executor. Once set, a request that awaits its record wakes the writer by
+  // a handler posted there, which runs after what the I/O thread already has ready: one
+  // wake-up per round of decisions rather than one per decision. Set once, before serving.
+  virtual void set_io_executor(boost::asio::any_io_executor ex) = 0;
   // false after a failed write or sync, until a later write (or the writer's periodic retry)
   // succeeds: /readyz is 503 and new requests are refused meanwhile.
   virtual bool healthy() const = 0;

@@ -1,6 +1,7 @@
 #pragma once
 // What of a request reaches the audit file, and what the forwarded chat sees of the decision.
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -17,6 +18,11 @@ std::string redact_text(std::string_view text, const policy::Policy& pol);
 // The same for every string (values and keys) of a JSON document, after the policy's
 // redact.arg_paths have had their values replaced by "[REDACTED]".
 nlohmann::json redact_json(const nlohmann::json& doc, const policy::Policy& pol);
+// Canonical JSON (SPEC §7) of redact_json(doc, pol) with `also` applied to every string after
+// the policy's redaction (the audit log's secrets), written in one pass over `doc` when the
+// policy has no arg_paths and no key changes; the same bytes either way.
+std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& pol,
+                               const std::function<void(std::string&)>& also);
 
 // chat.system_prompt (SPEC §5): chat gets a leading system message, responses gets the text
 // prepended to `instructions`; both end with "Governance classification: " + canonical JSON of

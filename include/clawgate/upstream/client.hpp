@@ -67,7 +67,9 @@ class Exchange {
   bool is_event_stream() const;
   bool done() const { return parser_.is_done(); }
   // Appends the next body bytes to `out`; `budget` bounds the wait. Failure::none on success.
-  task<Failure> read_some(std::string& out, Clock::duration budget);
+  // `lean`: hold no read buffer while waiting (wait for readability first, then read): for
+  // streams, which spend most of their life waiting for the next event.
+  task<Failure> read_some(std::string& out, Clock::duration budget, bool lean = false);
   // Reads the rest of the body into `out` by `deadline`, at most `limit` bytes in total.
   task<Failure> read_all(std::string& out, Clock::time_point deadline, std::size_t limit);
   // Returns the connection to the pool when the response completed and allows keep-alive.
@@ -78,7 +80,9 @@ class Exchange {
   Client& client_;
   ConnectionPtr conn_;
   http::response_parser<http::buffer_body> parser_;
-  std::array<char, 16384> chunk_{};
+  // Body bytes land here. It starts small, since a held stream lives long with small events,
+  // and doubles (to 64 KiB) while reads fill it, so that large bodies need few reads.
+  std::vector<char> chunk_ = std::vector<char>(4096);
 };
 using ExchangePtr = std::unique_ptr<Exchange>;
 

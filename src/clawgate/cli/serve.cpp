@@ -193,6 +193,7 @@ int serve(const char* config_path) {
 
   const unsigned threads = cfg->threads != 0 ? cfg->threads : usable_cpus();
   net::io_context ioc(static_cast<int>(threads));
+  log->set_io_executor(ioc.get_executor());
   auto svc = std::make_shared<proxy::Services>(ioc, cfg, policy, log);
   // Approvals survive restarts in their journal; a journal that cannot be read back refuses the
   // start rather than losing approvals.

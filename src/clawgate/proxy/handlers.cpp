@@ -129,15 +129,23 @@ class HandlerBase : public server::RequestHandler {
                  {"client", ctx.peer},
                  {"bytes", body ? body->size() : 0},
                  {"body_sha256", core::sha256_hex(body ? *body : std::string())}};
+    std::string body_canonical;
     if (body != nullptr && !body->empty() && svc_->config->audit.include_bodies) {
       policy::PolicyPtr current;
       if (pol == nullptr) {
         current = svc_->policy.get();
         pol = current.get();
       }
-      data["body"] = doc != nullptr ? redact_json(*doc, *pol) : json(redact_text(*body, *pol));
+      if (doc != nullptr) {
+        const audit::AuditLog& log = *svc_->audit;
+        body_canonical = redacted_canonical(*doc, *pol, [&log](std::string& s) { log.redact(s); });
+      } else {
+        data["body"] = redact_text(*body, *pol);
+      }
     }
-    audit(ctx, "received", std::move(data));
+    audit::Record rec{ctx.trace_id, "received", ctx.identity, ctx.route, std::move(data)};
+    rec.body_canonical = std::move(body_canonical);
+    svc_->audit->enqueue(std::move(rec));
   }
 
   template <class Body>
@@ -440,6 +448,8 @@ class ProxyHandler final : public HandlerBase {
       up.insert(f.name_string(), f.value());
     }
     if (m.id != clawgate::http::RouteId::models) up.body() = std::move(body);
+    // The parsed body is not needed past this point, and a stream can be held for minutes.
+    doc = json();
     audit(ctx, "forwarded",
           {{"upstream", svc_->config->upstream.host_port()},
            {"agent", tgt.agent},
@@ -757,7 +767,7 @@ class ProxyHandler final : public HandlerBase {
     std::string piece;
     for (;;) {
       piece.clear();
-      const upstream::Failure f = co_await exchange.read_some(piece, idle);
+      const upstream::Failure f = co_await exchange.read_some(piece, idle, /*lean=*/true);
       if (!piece.empty()) {
         hash.update(piece);
         relay.bytes += piece.size();

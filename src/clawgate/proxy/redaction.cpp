@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include "clawgate/audit/audit_log.hpp"
+#include "clawgate/json/canonical.hpp"
 #include "clawgate/json/walk.hpp"
 
 namespace clawgate::proxy {
@@ -65,6 +66,32 @@ nlohmann::json redact_json(const nlohmann::json& doc, const policy::Policy& pol)
   }
   json::rewrite_strings(out, [&pol](std::string& s) { redact_in_place(s, pol); });
   return out;
+}
+
+std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& pol,
+                               const std::function<void(std::string&)>& also) {
+  const json::StringRewrite rewrite = [&pol, &also](std::string& s) {
+    redact_in_place(s, pol);
+    also(s);
+  };
+  // An arg path present in the document means a copy with that value replaced; absent paths
+  // (the usual case: a chat has no /args/token) change nothing.
+  bool path_present = false;
+  for (const auto& path : pol.redact.arg_paths) {
+    try {
+      if (doc.contains(nlohmann::json::json_pointer(path))) {
+        path_present = true;
+        break;
+      }
+    } catch (const nlohmann::json::exception&) {
+      // validated at policy load; cannot happen
+    }
+  }
+  std::string out;
+  if (!path_present && json::write_canonical(doc, out, &rewrite)) return out;
+  nlohmann::json copy = redact_json(doc, pol);
+  json::rewrite_strings(copy, also);
+  return audit::canonical(copy);
 }
 
 bool inject_system_prompt(nlohmann::json& doc, http::RouteId route, const std::string& prompt,

@@ -38,6 +38,9 @@ ClientConnection::ClientConnection(socket_t sock, ConnectionLimits limits)
 task<HeadResult> ClientConnection::read_head(std::string& head) {
   std::size_t scanned = 0;
   bool started = buf_.size() > 0;
+  // An idle keep-alive connection holds no read buffer: memory per connection is what its
+  // current request needs, not the largest head it ever sent.
+  if (!started) buf_.shrink_to_fit();
   auto deadline = Clock::now() + limits_.header_timeout;
   for (;;) {
     const std::string_view data(static_cast<const char*>(buf_.data().data()), buf_.size());
@@ -58,7 +61,9 @@ task<HeadResult> ClientConnection::read_head(std::string& head) {
     } else {
       read_dog_.arm(limits_.idle_timeout, sock_);
     }
-    const std::size_t room = std::min<std::size_t>(8192, limits_.max_header_bytes - data.size());
+    // Most heads fit in 1 KiB (as nginx's client_header_buffer_size assumes); larger ones grow.
+    const std::size_t room =
+        std::min<std::size_t>(data.empty() ? 1024 : 8192, limits_.max_header_bytes - data.size());
     auto [ec, n] = co_await sock_.async_read_some(buf_.prepare(room));
     read_dog_.disarm();
     idle_ = false;
@@ -76,9 +81,16 @@ task<HeadResult> ClientConnection::read_head(std::string& head) {
 
 task<BodyResult> ClientConnection::read_body(RequestParser& parser) {
   if (parser.is_done()) co_return BodyResult::ok;
+  // Beast reads into what the buffer can hold: make room for a known body (up to 64 KiB) so
+  // that it arrives in as few reads as it was sent in.
+  if (const auto length = parser.content_length_remaining()) {
+    const std::size_t want = std::min<std::uint64_t>(*length, 64 * 1024);
+    if (buf_.capacity() - buf_.size() < want) buf_.reserve(buf_.size() + want);
+  }
   read_dog_.arm(limits_.idle_timeout, sock_);
   auto [ec, n] = co_await http::async_read(sock_, buf_, parser, use_tuple);
   read_dog_.disarm();
+  if (buf_.size() == 0) buf_.shrink_to_fit();  // the body is in the parser now
   if (!ec) co_return BodyResult::ok;
   if (ec == http::error::body_limit) co_return BodyResult::too_large;
   if (read_dog_.fired()) co_return BodyResult::timeout;
@@ -147,7 +159,9 @@ task<void> ClientConnection::wait_gone() {
       co_await forever.async_wait();
       co_return;
     }
-    auto [ec, n] = co_await sock_.async_read_some(buf_.prepare(4096));
+    // Small reads: this only notices a hang-up (and keeps any pipelined bytes) while the
+    // answer is on its way, which for a stream can be a long time.
+    auto [ec, n] = co_await sock_.async_read_some(buf_.prepare(512));
     if (ec) co_return;  // closed, reset, or cancelled because the exchange finished
     buf_.commit(n);
   }

@@ -134,17 +134,29 @@ bool Exchange::is_event_stream() const {
   return v.rfind("text/event-stream", 0) == 0;
 }
 
-task<Failure> Exchange::read_some(std::string& out, Clock::duration budget) {
+task<Failure> Exchange::read_some(std::string& out, Clock::duration budget, bool lean) {
   if (parser_.is_done()) co_return Failure::none;
   server::Watchdog dog(co_await net::this_coro::executor);
+  dog.arm(budget, conn_->lowest());
+  // TLS may hold decrypted bytes the socket no longer shows: only plain connections wait lean.
+  if (lean && conn_->plain && !conn_->secure && conn_->buffer.size() == 0) {
+    conn_->buffer.shrink_to_fit();
+    std::vector<char>().swap(chunk_);
+    auto [wec] = co_await conn_->plain->async_wait(socket_t::wait_read, use_tuple);
+    if (wec) {
+      dog.disarm();
+      co_return classify_io(dog, wec);
+    }
+  }
+  if (chunk_.empty()) chunk_.resize(4096);
   parser_.get().body().data = chunk_.data();
   parser_.get().body().size = chunk_.size();
-  dog.arm(budget, conn_->lowest());
   error_code ec = co_await read_some_on(*conn_, parser_);
   dog.disarm();
   if (ec == http::error::need_buffer) ec = {};
   const std::size_t got = chunk_.size() - parser_.get().body().size;
   out.append(chunk_.data(), got);
+  if (got == chunk_.size() && chunk_.size() < 64 * 1024) chunk_.resize(chunk_.size() * 2);
   if (ec) co_return classify_io(dog, ec);
   co_return Failure::none;
 }

@@ -31,6 +31,13 @@ std::vector<nlohmann::json> read_lines(const std::string& path) {
   return out;
 }
 
+// Busy for `d` (a sleep would let the writer thread run on this thread's CPU meanwhile).
+void spin_for(std::chrono::microseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
 class AuditWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -74,6 +81,14 @@ class AuditWriterTest : public ::testing::Test {
     return ok.load();
   }
 
+  // One record written and the writer back to waiting, so that a test starts from a writer
+  // that sleeps; returns the groups written so far.
+  static std::uint64_t warm_up(AuditLog& log) {
+    EXPECT_TRUE(log.append({"", "started", std::nullopt, "", {}}, false));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    return log.stats().groups;
+  }
+
   std::string dir_;
   config::Audit cfg_;
 };
@@ -103,6 +118,58 @@ TEST_F(AuditWriterTest, NonDurableRecordsAloneAreNotSyncedUnderAlways) {
   // The next durable record syncs everything before it too.
   ASSERT_TRUE(log->append({"t", "decided", std::nullopt, "chat", {}}, true));
   EXPECT_EQ(log->stats().syncs, 1u);
+}
+
+TEST_F(AuditWriterTest, RecordsNobodyAwaitsAreGroupedAndStillWrittenSoon) {
+  cfg_.fsync = config::FsyncMode::never;
+  auto log = open();
+  const std::uint64_t groups_before = warm_up(*log);
+  // 100 records over about 5 ms, as a busy proxy would queue them: a writer woken per record
+  // would write about 100 groups.
+  for (int i = 0; i < 100; ++i) {
+    log->enqueue({"t", "received", std::nullopt, "chat", {{"i", i}}});
+    spin_for(std::chrono::microseconds(50));
+  }
+  // Nobody waits for them, yet they reach the file within the linger window (bounded wait).
+  for (int i = 0; i < 200 && log->stats().records < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(log->stats().records, 101u);
+  // One wake-up for the lot, not one per record.
+  const std::uint64_t groups = log->stats().groups - groups_before;
+  EXPECT_LE(groups, 2u) << "groups=" << groups;
+}
+
+TEST_F(AuditWriterTest, DecisionsOfOneRoundShareOneWakeUp) {
+  cfg_.fsync = config::FsyncMode::never;  // no fdatasync to group them by accident
+  auto log = open();
+  const std::uint64_t groups_before = warm_up(*log);
+  net::io_context ioc(1);
+  log->set_io_executor(ioc.get_executor());
+  const int n = 64;
+  std::atomic<int> ok{0};
+  // All n coroutines are ready before the first runs: one round of the I/O thread, about 6 ms
+  // long. A writer woken per decision would write about n groups.
+  for (int i = 0; i < n; ++i) {
+    net::co_spawn(
+        ioc,
+        [&log, &ok, i]() -> net::awaitable<void> {
+          spin_for(std::chrono::microseconds(100));  // the request's own work
+          Record r{"trace-" + std::to_string(i), "decided", "alice", "chat", {}};
+          const bool done = co_await net::async_initiate<const net::use_awaitable_t<>, void(bool)>(
+              [&log](auto handler, Record rec) {
+                log->enqueue(std::move(rec), Done(std::move(handler)));
+              },
+              net::use_awaitable, std::move(r));
+          if (done) ++ok;
+        },
+        net::detached);
+  }
+  ioc.run();
+  EXPECT_EQ(ok.load(), n);
+  EXPECT_EQ(log->stats().records, static_cast<std::uint64_t>(n) + 1);
+  const std::uint64_t groups = log->stats().groups - groups_before;
+  EXPECT_LE(groups, 2u) << "groups=" << groups;
 }
 
 TEST_F(AuditWriterTest, BatchModeSyncsOnItsOwnWithinTheInterval) {

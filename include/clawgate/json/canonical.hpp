@@ -1,0 +1,23 @@
+#pragma once
+// Canonical JSON (SPEC §7) written directly: keys sorted by code point, no insignificant white
+// space, UTF-8 unescaped, escapes only for `"`, `\` and control characters. The same bytes as
+// nlohmann's dump(), without its per-byte UTF-8 state machine and, with a rewrite, without first
+// copying the document to redact it.
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace clawgate::json {
+
+// Called on a copy of every string (object keys included) before it is written; redaction.
+using StringRewrite = std::function<void(std::string&)>;
+
+// Appends the canonical form of `value` to `out`, each string passed through `rewrite` when one
+// is given. Returns false, with `out` partly written, when the fast path cannot be exact: a
+// string (after the rewrite) that is not valid UTF-8, or a rewrite that changed an object key
+// (the key order would change). Callers then fall back to nlohmann (see audit::canonical).
+bool write_canonical(const nlohmann::json& value, std::string& out,
+                     const StringRewrite* rewrite = nullptr);
+
+}  // namespace clawgate::json

@@ -1,0 +1,151 @@
+#include "clawgate/json/canonical.hpp"
+
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+
+namespace clawgate::json {
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates, nothing
+// above U+10FFFF), or 0 when it is not valid. s[i] >= 0x80.
+std::size_t utf8_sequence(const unsigned char* s, std::size_t i, std::size_t n) {
+  const unsigned char c = s[i];
+  const auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && s[i + 1] < 0xA0) return 0;  // overlong
+    if (c == 0xED && s[i + 1] > 0x9F) return 0;  // surrogates
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && s[i + 1] < 0x90) return 0;  // overlong
+    if (c == 0xF4 && s[i + 1] > 0x8F) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+// Writes `s` as a JSON string the way nlohmann's dump(ensure_ascii = false) does; false on
+// invalid UTF-8.
+bool write_string(const std::string& s, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  out.push_back('"');
+  std::size_t run = 0;  // start of the bytes not yet copied
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      const std::size_t len = utf8_sequence(p, i, n);
+      if (len == 0) return false;
+      i += len;
+      continue;
+    }
+    out.append(s, run, i - run);
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\b': out.append("\\b"); break;
+      case '\f': out.append("\\f"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default: {
+        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4U], kHex[c & 0x0FU]};
+        out.append(esc, sizeof esc);
+      }
+    }
+    run = ++i;
+  }
+  out.append(s, run, n - run);
+  out.push_back('"');
+  return true;
+}
+
+class Writer {
+ public:
+  Writer(std::string& out, const StringRewrite* rewrite) : out_(out), rewrite_(rewrite) {}
+
+  bool value(const nlohmann::json& v) {
+    switch (v.type()) {
+      case nlohmann::json::value_t::object: {
+        out_.push_back('{');
+        bool first = true;
+        for (const auto& [k, member] : v.get_ref<const nlohmann::json::object_t&>()) {
+          if (!first) out_.push_back(',');
+          first = false;
+          if (rewrite_ != nullptr) {
+            scratch_.assign(k);
+            (*rewrite_)(scratch_);
+            if (scratch_ != k) return false;
+          }
+          if (!write_string(k, out_)) return false;
+          out_.push_back(':');
+          if (!value(member)) return false;
+        }
+        out_.push_back('}');
+        return true;
+      }
+      case nlohmann::json::value_t::array: {
+        out_.push_back('[');
+        bool first = true;
+        for (const auto& e : v.get_ref<const nlohmann::json::array_t&>()) {
+          if (!first) out_.push_back(',');
+          first = false;
+          if (!value(e)) return false;
+        }
+        out_.push_back(']');
+        return true;
+      }
+      case nlohmann::json::value_t::string: {
+        const auto& s = v.get_ref<const std::string&>();
+        if (rewrite_ == nullptr) return write_string(s, out_);
+        scratch_.assign(s);
+        (*rewrite_)(scratch_);
+        return write_string(scratch_, out_);
+      }
+      case nlohmann::json::value_t::number_integer:
+        integer(v.get<std::int64_t>());
+        return true;
+      case nlohmann::json::value_t::number_unsigned:
+        integer(v.get<std::uint64_t>());
+        return true;
+      case nlohmann::json::value_t::boolean:
+        out_.append(v.get<bool>() ? "true" : "false");
+        return true;
+      case nlohmann::json::value_t::null:
+        out_.append("null");
+        return true;
+      default:  // floats (nlohmann's shortest round-trip form), binary, discarded
+        out_.append(v.dump());
+        return true;
+    }
+  }
+
+ private:
+  template <class Int>
+  void integer(Int i) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, i);
+    out_.append(buf, r.ptr);
+  }
+
+  std::string& out_;
+  const StringRewrite* rewrite_;
+  std::string scratch_;
+};
+
+}  // namespace
+
+bool write_canonical(const nlohmann::json& value, std::string& out, const StringRewrite* rewrite) {
+  return Writer(out, rewrite).value(value);
+}
+
+}  // namespace clawgate::json
