@@ -88,8 +88,8 @@ struct Redact {
   std::vector<std::string> arg_paths;  // JSON Pointers into the request body
   std::vector<std::shared_ptr<const re2::RE2>> patterns;
   std::vector<std::string> pattern_sources;
-  // Matches wherever one of `patterns` does: one scan tells that a string needs none of them.
-  // Null when there are no patterns (or their union does not fit RE2's memory budget).
+  // Matches wherever a built-in secret shape or one of `patterns` does: one scan tells that a
+  // string needs no redaction. Null only when the union does not fit RE2's memory budget.
   std::shared_ptr<const re2::RE2> any;
 };
 
@@ -113,6 +113,11 @@ struct LoadError {
 };
 
 std::variant<PolicyPtr, LoadError> parse_policy(std::string_view text, const std::string& source);
+// The secret shapes redacted whatever the policy says (RE2): bearer tokens, sk-… keys, AWS access
+// key ids, PEM private keys.
+const std::vector<std::string>& builtin_redact_patterns();
+// One RE2 matching where any built-in or any of `policy_patterns` matches (Redact::any).
+std::shared_ptr<const re2::RE2> redact_union(const std::vector<std::string>& policy_patterns);
 std::variant<PolicyPtr, LoadError> load_policy_file(const std::string& path);
 
 // What the policy sees of one request.

@@ -37,6 +37,22 @@ bool write_string(const std::string& s, std::string& out) {
   out.push_back('"');
   std::size_t run = 0;  // start of the bytes not yet copied
   for (std::size_t i = 0; i < n;) {
+    // Eight plain bytes at a time (no control character, quote, backslash or non-ASCII byte):
+    // most text is plain ASCII.
+    while (i + 8 <= n) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+      constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+      const std::uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;  // a byte < 0x20
+      const std::uint64_t q = w ^ (kOnes * '"');
+      const std::uint64_t quote = (q - kOnes) & ~q & kHigh;
+      const std::uint64_t b = w ^ (kOnes * '\\');
+      const std::uint64_t backslash = (b - kOnes) & ~b & kHigh;
+      if ((control | quote | backslash | (w & kHigh)) != 0) break;
+      i += 8;
+    }
+    if (i >= n) break;
     const unsigned char c = p[i];
     if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
       ++i;
@@ -146,6 +162,12 @@ class Writer {
 
 bool write_canonical(const nlohmann::json& value, std::string& out, const StringRewrite* rewrite) {
   return Writer(out, rewrite).value(value);
+}
+
+std::string dump(const nlohmann::json& value) {
+  std::string out;
+  if (write_canonical(value, out)) return out;
+  return value.dump();
 }
 
 }  // namespace clawgate::json

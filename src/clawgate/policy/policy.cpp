@@ -128,6 +128,7 @@ class Loader {
     }
     if (const json* j = member(root, "chat")) policy->system_prompt = read_chat(*j);
     if (const json* j = member(root, "redact")) policy->redact = read_redact(*j);
+    policy->redact.any = redact_union(policy->redact.pattern_sources);
 
     const json* rules = member(root, "rules");
     if (rules == nullptr) fail(top("rules"), "required (an array of rules)");
@@ -325,14 +326,6 @@ class Loader {
         r.patterns.push_back(std::move(re));
         r.pattern_sources.push_back(list[i]);
       }
-    }
-    if (!r.pattern_sources.empty()) {
-      std::string all;
-      for (const auto& src : r.pattern_sources) all += (all.empty() ? "(?:" : "|(?:") + src + ")";
-      RE2::Options opts;
-      opts.set_log_errors(false);
-      auto any = std::make_shared<const re2::RE2>(all, opts);
-      if (any->ok()) r.any = std::move(any);
     }
     return r;
   }
@@ -648,6 +641,25 @@ std::string_view to_string(Decision d) {
       return "approve";
   }
   return "deny";
+}
+
+const std::vector<std::string>& builtin_redact_patterns() {
+  static const std::vector<std::string> patterns = {
+      R"((?i)bearer\s+[A-Za-z0-9._~+/=-]{8,})", R"(sk-[A-Za-z0-9_-]{20,})", R"(AKIA[0-9A-Z]{16})",
+      R"(-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$))"};
+  return patterns;
+}
+
+std::shared_ptr<const re2::RE2> redact_union(const std::vector<std::string>& policy_patterns) {
+  std::string all;
+  for (const auto* list : {&builtin_redact_patterns(), &policy_patterns}) {
+    for (const auto& src : *list) all += (all.empty() ? "(?:" : "|(?:") + src + ")";
+  }
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  auto any = std::make_shared<const re2::RE2>(all, opts);
+  if (!any->ok()) return nullptr;
+  return any;
 }
 
 std::variant<PolicyPtr, LoadError> parse_policy(std::string_view text, const std::string& source) {

@@ -10,6 +10,7 @@
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/decision/decide.hpp"
 #include "clawgate/proxy/preview.hpp"
+#include "clawgate/json/canonical.hpp"
 #include "clawgate/proxy/redaction.hpp"
 #include "clawgate/http/errors.hpp"
 #include "clawgate/http/head.hpp"
@@ -163,7 +164,7 @@ class HandlerBase : public server::RequestHandler {
     res.set(http::field::content_type, "application/json; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
     decorate(ctx, res);
-    res.body() = body.dump();
+    res.body() = clawgate::json::dump(body);
     res.prepare_payload();
     svc_->metrics.answered(micros_since(ctx.start));
     const bool ok = co_await conn.write(res);
@@ -434,7 +435,7 @@ class ProxyHandler final : public HandlerBase {
                                      extra, true);
     }
     if (pol->system_prompt && inject_system_prompt(doc, m.id, *pol->system_prompt, o)) {
-      body = doc.dump();
+      body = clawgate::json::dump(doc);
     }
 
     // Forward.

@@ -12,34 +12,20 @@ namespace {
 constexpr std::string_view kRedacted = "[REDACTED]";
 
 // Secret shapes that are never worth keeping in an audit file, whatever the policy says.
-struct Builtin {
-  std::vector<std::unique_ptr<re2::RE2>> patterns;
-  std::unique_ptr<re2::RE2> any;  // their union: most strings need one scan, not four
-};
-
-const Builtin& builtin() {
-  static const auto* b = [] {
-    auto* out = new Builtin();
-    std::string all;
-    for (const char* p : {R"((?i)bearer\s+[A-Za-z0-9._~+/=-]{8,})", R"(sk-[A-Za-z0-9_-]{20,})",
-                          R"(AKIA[0-9A-Z]{16})",
-                          R"(-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$))"}) {
-      out->patterns.push_back(std::make_unique<re2::RE2>(p));
-      all += (all.empty() ? "(?:" : "|(?:") + std::string(p) + ")";
-    }
-    out->any = std::make_unique<re2::RE2>(all);
-    return out;
+// The built-in secret shapes, compiled once.
+const std::vector<std::unique_ptr<re2::RE2>>& builtin_patterns() {
+  static const auto* patterns = [] {
+    auto* v = new std::vector<std::unique_ptr<re2::RE2>>();
+    for (const auto& p : policy::builtin_redact_patterns()) v->push_back(std::make_unique<re2::RE2>(p));
+    return v;
   }();
-  return *b;
+  return *patterns;
 }
 
 void redact_in_place(std::string& s, const policy::Policy& pol) {
-  const Builtin& b = builtin();
-  if (!b.any->ok() || re2::RE2::PartialMatch(s, *b.any)) {
-    for (const auto& re : b.patterns) re2::RE2::GlobalReplace(&s, *re, kRedacted);
-  }
-  if (pol.redact.patterns.empty()) return;
+  // Most strings hold no secret: one scan with the union says so (Redact::any).
   if (pol.redact.any && !re2::RE2::PartialMatch(s, *pol.redact.any)) return;
+  for (const auto& re : builtin_patterns()) re2::RE2::GlobalReplace(&s, *re, kRedacted);
   for (const auto& re : pol.redact.patterns) {
     if (re) re2::RE2::GlobalReplace(&s, *re, kRedacted);
   }

@@ -23,7 +23,10 @@ std::string nlohmann_canonical(const json& v) {
 std::string random_string(std::mt19937& rng) {
   static const std::vector<std::string> pieces = {
       "a", "Z", " ", "\"", "\\", "/", "\x7f", "é", "✓", "😀", "\xe2\x80\xa8", "\xef\xbf\xbf",
-      "\xf4\x8f\xbf\xbf", "\xc2\x80", "ünïcödé", "tab\there", "{\"k\":1}"};
+      "\xf4\x8f\xbf\xbf", "\xc2\x80", "ünïcödé", "tab\there", "{\"k\":1}",
+      // Long plain runs, so that the eight-bytes-at-a-time path meets every other piece at
+      // every offset.
+      "the quick brown fox jumps over the lazy dog", "0123456789abcdef~}|{"};
   std::string s;
   const int n = static_cast<int>(rng() % 12);
   for (int i = 0; i < n; ++i) {
