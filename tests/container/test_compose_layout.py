@@ -37,7 +37,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 import test_openclaw_e2e as e2e  # noqa: E402
-from test_container import Podman, free_port, loud_skip, log, stderr_without_podman_noise  # noqa: E402
+from test_container import (Podman, free_port, loud_skip, log, run_suite,  # noqa: E402
+                            stderr_without_podman_noise)
 
 IMAGES = {
     "clawgate": os.environ.get("CLAWGATE_IMAGE", "localhost/clawgate:dev"),
@@ -292,21 +292,13 @@ def main():
         print("compose: FAILED: podman is not installed (scripts/container.sh build installs it)",
               file=sys.stderr)
         return 1
-    budget = int(os.environ.get("CLAWGATE_CONTAINER_BUDGET_S", "480"))
 
-    def on_budget(signum, _frame):
-        raise e2e.Budget(f"signal {signum}" if signum != signal.SIGALRM else
-                         f"the run exceeded its budget of {budget}s")
-
-    for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_budget)
-    signal.alarm(budget)
-
-    global L
-    t0 = time.monotonic()
-    ok, result, layout = False, None, None
-    try:
+    def make():
+        global L
         layout = L = Layout(args.clawgate, args.keep)
+        return layout
+
+    def start(layout):
         missing = [i for i in IMAGES.values()
                    if layout.podman("image", "exists", i, timeout=60).returncode != 0]
         if missing:
@@ -314,41 +306,13 @@ def main():
                                f"scripts/container.sh build-gateway (scripts/test.sh does)")
         layout.init()
         layout.up()
-        suite = unittest.TestLoader().loadTestsFromTestCase(ComposeLayout)
-        result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2,
-                                         resultclass=e2e.TimedResult).run(suite)
-        ok = result.wasSuccessful()
-    except e2e.Budget as e:
-        print(f"compose: ABORTED: {e}", file=sys.stderr, flush=True)
-    except Exception as e:
-        print(f"compose: SET-UP FAILED: {e}", file=sys.stderr, flush=True)
-    finally:
-        signal.alarm(0)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda s, _f: log(f"signal {s} during clean-up: finishing it first"))
-        if e2e.RESULT is not None and result is None:
-            result = e2e.RESULT
-        if layout is not None:
-            layout.failed = not ok
-            if not ok:
-                for s in [s for s in IMAGES if layout.names[s] in layout.created]:
-                    try:
-                        print(f"---- {s} log (tail) ----\n" + layout.logs(s, 20))
-                    except Exception:  # noqa: BLE001
-                        pass
-            try:
-                layout.close()
-            except BaseException as e:
-                print(f"compose: clean-up problem: {e!r}", file=sys.stderr, flush=True)
-                ok = False
-        print("\n==== docker/compose.yaml layout (podman runs) against OpenClaw: summary ====")
-        for k, v in (layout.timings.items() if layout else []):
-            print(f"  {'':5} {v:7.1f}s  {k}")
-        for word, secs, doc in (result.rows if result else []):
-            print(f"  {word:5} {secs:7.1f}s  {doc}")
-        print(f"  {'OK' if ok else 'FAILED':5} {time.monotonic() - t0:7.1f}s  total")
-    return 0 if ok else 1
 
+    def show_logs(layout):
+        for s in [s for s in IMAGES if layout.names[s] in layout.created]:
+            print(f"---- {s} log (tail) ----\n" + layout.logs(s, 20))
+
+    return run_suite("compose", "docker/compose.yaml layout (podman runs) against OpenClaw", make,
+                     start, ComposeLayout, show_logs)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -458,65 +458,78 @@ def main():
         print("container: note: tested as root; rootless podman maps uid 10001 elsewhere, so the "
               "mounted folder may need `podman unshare chown 10001:10001`", file=sys.stderr)
 
+    def make():
+        global ENV
+        env = ENV = Env(args.clawgate, args.image, args.keep)
+        return env
+
+    def start(env):
+        if env.podman("image", "exists", args.image, timeout=60).returncode != 0:
+            raise RuntimeError(f"no image {args.image}: run scripts/container.sh build first "
+                               f"(scripts/test.sh does); CLAWGATE_SKIP_CONTAINER=1 skips")
+        env.gw.start_gateway()
+        env.start_container()
+
+    def show_logs(env):
+        if env.container_started:
+            print("---- container log (tail) ----\n" + env.logs(30))
+
+    return run_suite("container", "clawgate container (podman) against OpenClaw", make, start,
+                     ContainerTests, show_logs)
+
+
+def run_suite(tag, title, make, start, case, show_logs):
+    """Runs `case` within CLAWGATE_CONTAINER_BUDGET_S (480 s): make() builds the fixture object
+    (it has .failed, .close() and .timings), start(obj) brings it up, show_logs(obj) prints what
+    helps after a failure. Always cleans up and prints a summary; returns the exit code."""
     budget = int(os.environ.get("CLAWGATE_CONTAINER_BUDGET_S", "480"))
 
     def on_budget(signum, _frame):
         raise e2e.Budget(f"signal {signum}" if signum != signal.SIGALRM else
                          f"the run exceeded its budget of {budget}s")
 
-    signal.signal(signal.SIGALRM, on_budget)
-    signal.signal(signal.SIGTERM, on_budget)
-    signal.signal(signal.SIGINT, on_budget)
+    for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_budget)
     signal.alarm(budget)
 
-    global ENV
     t0 = time.monotonic()
-    ok = False
-    result = None
-    env = None
+    ok, result, obj = False, None, None
     try:
-        env = Env(args.clawgate, args.image, args.keep)
-        ENV = env
-        if env.podman("image", "exists", args.image, timeout=60).returncode != 0:
-            raise RuntimeError(f"no image {args.image}: run scripts/container.sh build first "
-                               f"(scripts/test.sh does); CLAWGATE_SKIP_CONTAINER=1 skips")
-        env.gw.start_gateway()
-        env.start_container()
-        suite = unittest.TestLoader().loadTestsFromTestCase(ContainerTests)
-        runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2,
-                                         resultclass=e2e.TimedResult)
-        result = runner.run(suite)
+        obj = make()
+        start(obj)
+        suite = unittest.TestLoader().loadTestsFromTestCase(case)
+        result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2,
+                                         resultclass=e2e.TimedResult).run(suite)
         ok = result.wasSuccessful()
     except e2e.Budget as e:
-        print(f"container: ABORTED: {e}", file=sys.stderr, flush=True)
+        print(f"{tag}: ABORTED: {e}", file=sys.stderr, flush=True)
     except Exception as e:  # set-up failed
-        print(f"container: SET-UP FAILED: {e}", file=sys.stderr, flush=True)
+        print(f"{tag}: SET-UP FAILED: {e}", file=sys.stderr, flush=True)
     finally:
         signal.alarm(0)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda s, _f: log(f"signal {s} during clean-up: finishing it first"))
         if e2e.RESULT is not None and result is None:
             result = e2e.RESULT
-        if env is not None:
-            env.failed = not ok
-            if not ok and env.container_started:
+        if obj is not None:
+            obj.failed = not ok
+            if not ok:
                 try:
-                    print("---- container log (tail) ----\n" + env.logs(30))
+                    show_logs(obj)
                 except Exception as e:  # noqa: BLE001 - report and go on cleaning up
-                    print(f"(no container log: {e})")
+                    print(f"(no logs: {e})")
             try:
-                env.close()
+                obj.close()
             except BaseException as e:
-                print(f"container: clean-up problem: {e!r}", file=sys.stderr, flush=True)
+                print(f"{tag}: clean-up problem: {e!r}", file=sys.stderr, flush=True)
                 ok = False
-        print("\n==== clawgate container (podman) against OpenClaw: summary ====")
-        for k, v in (env.timings.items() if env else []):
+        print(f"\n==== {title}: summary ====")
+        for k, v in (obj.timings.items() if obj else []):
             print(f"  {'':5} {v:7.1f}s  {k}")
         for word, secs, doc in (result.rows if result else []):
             print(f"  {word:5} {secs:7.1f}s  {doc}")
         print(f"  {'OK' if ok else 'FAILED':5} {time.monotonic() - t0:7.1f}s  total")
     return 0 if ok else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

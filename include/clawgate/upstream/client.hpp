@@ -80,9 +80,10 @@ class Exchange {
   Client& client_;
   ConnectionPtr conn_;
   http::response_parser<http::buffer_body> parser_;
-  // Body bytes land here. It starts small, since a held stream lives long with small events,
-  // and doubles (to 64 KiB) while reads fill it, so that large bodies need few reads.
-  std::vector<char> chunk_ = std::vector<char>(4096);
+  // Body bytes land here. Allocated at the first read: the body's length when it is known (up
+  // to 64 KiB), else small (a held stream lives long with small events); it doubles (to 64 KiB)
+  // while reads fill it, so that large bodies need few reads. Streams free it between events.
+  std::vector<char> chunk_;
 };
 using ExchangePtr = std::unique_ptr<Exchange>;
 

@@ -304,8 +304,43 @@ class ProxyHandler final : public HandlerBase {
  public:
   using HandlerBase::HandlerBase;
 
+  // What the decision phase hands to the forwarding phase.
+  struct Prepared {
+    http::request<http::string_body> up;
+    std::optional<std::string> lock_key;
+    clawgate::http::RouteId route{};
+    policy::PolicyPtr pol;
+  };
+
   task<bool> handle(ClientConnection& conn, std::string head) override {
     Ctx ctx = begin(conn, head);
+    // The decision phase runs in a coroutine of its own: its frame (request parser, parsed
+    // body, classification, approval state) is freed before the answer is relayed, which for a
+    // stream can take minutes.
+    Prepared prep;
+    const std::optional<bool> answered = co_await prepare(conn, ctx, std::move(head), prep);
+    if (answered) co_return *answered;
+    using namespace net::experimental::awaitable_operators;
+    Relay relay;
+    if (const auto chars = svc_->config->audit.preview_chars; chars > 0) {
+      relay.preview.emplace(prep.route, chars + kPreviewMargin);
+    }
+    auto outcome = co_await (forward(conn, ctx, std::move(prep.up), std::move(prep.lock_key), relay) ||
+                             conn.wait_gone());
+    if (outcome.index() == 1) {
+      relay.client_gone = true;
+      relay.keep = false;
+      // Left before any answer: status 0, not the gateway's status that never reached them.
+      if (!relay.answered) relay.status = 0;
+    }
+    complete(ctx, relay, *prep.pol);
+    co_return relay.keep;
+  }
+
+  // Reads, checks, authenticates, classifies and decides. Returns whether to keep the
+  // connection when it answered the request itself, or nothing when `out` is to be forwarded.
+  task<std::optional<bool>> prepare(ClientConnection& conn, Ctx& ctx, std::string head,
+                                    Prepared& out) {
     RequestParser parser;
     bool keep = false;
     if (!co_await parse_head(conn, ctx, head, parser, keep)) co_return false;
@@ -449,30 +484,17 @@ class ProxyHandler final : public HandlerBase {
       up.insert(f.name_string(), f.value());
     }
     if (m.id != clawgate::http::RouteId::models) up.body() = std::move(body);
-    // The parsed body is not needed past this point, and a stream can be held for minutes.
-    doc = json();
     audit(ctx, "forwarded",
           {{"upstream", svc_->config->upstream.host_port()},
            {"agent", tgt.agent},
            {"session", tgt.session ? json(*tgt.session) : json(nullptr)},
            {"tool", tgt.tool ? json(*tgt.tool) : json(nullptr)},
            {"action", tgt.action ? json(*tgt.action) : json(nullptr)}});
-
-    using namespace net::experimental::awaitable_operators;
-    Relay relay;
-    if (const auto chars = svc_->config->audit.preview_chars; chars > 0) {
-      relay.preview.emplace(m.id, chars + kPreviewMargin);
-    }
-    auto outcome = co_await (forward(conn, ctx, std::move(up), request::session_lock_key(tgt), relay) ||
-                             conn.wait_gone());
-    if (outcome.index() == 1) {
-      relay.client_gone = true;
-      relay.keep = false;
-      // Left before any answer: status 0, not the gateway's status that never reached them.
-      if (!relay.answered) relay.status = 0;
-    }
-    complete(ctx, relay, *pol);
-    co_return relay.keep;
+    out.up = std::move(up);
+    out.lock_key = request::session_lock_key(tgt);
+    out.route = m.id;
+    out.pol = pol;
+    co_return std::nullopt;
   }
 
  private:

@@ -159,10 +159,12 @@ task<void> ClientConnection::wait_gone() {
       co_await forever.async_wait();
       co_return;
     }
-    // Small reads: this only notices a hang-up (and keeps any pipelined bytes) while the
-    // answer is on its way, which for a stream can be a long time.
+    // This only notices a hang-up (and keeps any pipelined bytes) while the answer is on its
+    // way, which for a stream can be a long time: wait with no buffer, read once readable.
+    auto [wec] = co_await sock_.async_wait(socket_t::wait_read);
+    if (wec) co_return;  // cancelled because the exchange finished, or the socket failed
     auto [ec, n] = co_await sock_.async_read_some(buf_.prepare(512));
-    if (ec) co_return;  // closed, reset, or cancelled because the exchange finished
+    if (ec || n == 0) co_return;  // closed or reset
     buf_.commit(n);
   }
 }

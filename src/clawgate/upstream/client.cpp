@@ -148,7 +148,14 @@ task<Failure> Exchange::read_some(std::string& out, Clock::duration budget, bool
       co_return classify_io(dog, wec);
     }
   }
-  if (chunk_.empty()) chunk_.resize(4096);
+  if (chunk_.empty()) {
+    // A stream's events are small; a body of known length is read in as few reads as it came.
+    std::size_t size = lean ? 1024 : 4096;
+    if (const auto left = parser_.content_length_remaining(); left && *left > 0) {
+      size = static_cast<std::size_t>(std::min<std::uint64_t>(*left, 64 * 1024));
+    }
+    chunk_.resize(size);
+  }
   parser_.get().body().data = chunk_.data();
   parser_.get().body().size = chunk_.size();
   error_code ec = co_await read_some_on(*conn_, parser_);
