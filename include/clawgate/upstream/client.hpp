@@ -66,6 +66,9 @@ class Exchange {
   const http::fields& fields() const { return parser_.get().base(); }
   bool is_event_stream() const;
   bool done() const { return parser_.is_done(); }
+  // Frees the response's header fields once they were copied (a held stream keeps none); the
+  // status, framing and keep-alive state stay with the parser.
+  void drop_fields() { parser_.get().clear(); }
   // Appends the next body bytes to `out`; `budget` bounds the wait. Failure::none on success.
   // `lean`: hold no read buffer while waiting (wait for readability first, then read): for
   // streams, which spend most of their life waiting for the next event.

@@ -777,6 +777,7 @@ class ProxyHandler final : public HandlerBase {
     for (const auto& fld : upstream::filter_response_fields(exchange.fields())) {
       res.insert(fld.name_string(), fld.value());
     }
+    exchange.drop_fields();
     decorate(ctx, res);
     res.chunked(true);
     core::Sha256Stream hash;
@@ -786,6 +787,9 @@ class ProxyHandler final : public HandlerBase {
       relay.sha256 = hash.hex();
       co_return;
     }
+    // The head has gone: its header fields need not live as long as the stream.
+    const bool head_keep_alive = res.keep_alive();
+    res = {};
     const auto idle = svc_->config->upstream.stream_idle_timeout;
     std::string piece;
     for (;;) {
@@ -826,7 +830,7 @@ class ProxyHandler final : public HandlerBase {
       }
     }
     relay.sha256 = hash.hex();
-    relay.keep = relay.stream_complete && res.keep_alive();
+    relay.keep = relay.stream_complete && head_keep_alive;
   }
 
   task<bool> readyz(ClientConnection& conn, Ctx& ctx) {
