@@ -48,8 +48,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 import test_openclaw_e2e as e2e  # noqa: E402
-from test_container import (Podman, free_port, loud_skip, log, run_suite,  # noqa: E402
-                            stderr_without_podman_noise)
+from test_container import (Podman, free_port, log, refuse_to_start,  # noqa: E402
+                            run_suite, stderr_without_podman_noise)
 
 IMAGES = {
     "clawgate": os.environ.get("CLAWGATE_IMAGE", "localhost/clawgate:dev"),
@@ -282,16 +282,9 @@ def main():
     p.add_argument("--keep", action="store_true",
                    default=os.environ.get("CLAWGATE_CONTAINER_KEEP") == "1")
     args = p.parse_args()
-    if os.environ.get("CLAWGATE_SKIP_CONTAINER") == "1":
-        return loud_skip()
-    if not args.clawgate or not os.access(args.clawgate, os.X_OK):
-        print(f"compose: --clawgate must name the host's clawgate binary; got {args.clawgate!r}",
-              file=sys.stderr)
-        return 2
-    if shutil.which("podman") is None:
-        print("compose: FAILED: podman is not installed (scripts/container.sh build installs it)",
-              file=sys.stderr)
-        return 1
+    refused = refuse_to_start("compose", args.clawgate)
+    if refused is not None:
+        return refused
 
     def make():
         global L

@@ -434,6 +434,23 @@ def loud_skip():
     return SKIP_CODE
 
 
+def refuse_to_start(tag, clawgate):
+    """The exit code when the tests cannot or must not run (skipped, no clawgate binary, no
+    podman), else None."""
+    if os.environ.get("CLAWGATE_SKIP_CONTAINER") == "1":
+        return loud_skip()
+    if not clawgate or not os.access(clawgate, os.X_OK):
+        print(f"{tag}: --clawgate must name the host's clawgate binary; got {clawgate!r}",
+              file=sys.stderr)
+        return 2
+    if shutil.which("podman") is None:
+        print(f"{tag}: FAILED: podman is not installed. scripts/container.sh build installs "
+              "it and builds the images (scripts/test.sh does this before ctest); "
+              "CLAWGATE_SKIP_CONTAINER=1 skips these tests.", file=sys.stderr)
+        return 1
+    return None
+
+
 def main():
     p = argparse.ArgumentParser(description="clawgate container tests (podman)")
     p.add_argument("--clawgate", default=os.environ.get("CLAWGATE_BINARY"),
@@ -443,17 +460,9 @@ def main():
                    default=os.environ.get("CLAWGATE_CONTAINER_KEEP") == "1")
     args = p.parse_args()
 
-    if os.environ.get("CLAWGATE_SKIP_CONTAINER") == "1":
-        return loud_skip()
-    if not args.clawgate or not os.access(args.clawgate, os.X_OK):
-        print(f"container: --clawgate must name the host's clawgate binary; got {args.clawgate!r}",
-              file=sys.stderr)
-        return 2
-    if shutil.which("podman") is None:
-        print("container: FAILED: podman is not installed. scripts/container.sh build installs "
-              "it and builds the image (scripts/test.sh does this before ctest); "
-              "CLAWGATE_SKIP_CONTAINER=1 skips these tests.", file=sys.stderr)
-        return 1
+    refused = refuse_to_start("container", args.clawgate)
+    if refused is not None:
+        return refused
     if os.geteuid() != 0:
         print("container: note: tested as root; rootless podman maps uid 10001 elsewhere, so the "
               "mounted folder may need `podman unshare chown 10001:10001`", file=sys.stderr)

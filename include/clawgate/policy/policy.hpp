@@ -86,6 +86,7 @@ struct Rule {
 
 struct Redact {
   std::vector<std::string> arg_paths;  // JSON Pointers into the request body
+  std::vector<nlohmann::json::json_pointer> arg_pointers;  // the same, parsed once at load
   std::vector<std::shared_ptr<const re2::RE2>> patterns;
   std::vector<std::string> pattern_sources;
   // Matches wherever a built-in secret shape or one of `patterns` does: one scan tells that a

@@ -309,6 +309,7 @@ class Loader {
           fail(where + ".arg_paths[" + std::to_string(i) + "]", quote(list[i]) + ": " + e);
         if (std::find(r.arg_paths.begin(), r.arg_paths.end(), list[i]) == r.arg_paths.end()) {
           r.arg_paths.push_back(list[i]);
+          r.arg_pointers.emplace_back(list[i]);  // valid: pointer_error() passed
         }
       }
     }

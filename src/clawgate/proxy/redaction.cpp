@@ -2,6 +2,8 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
+
 #include "clawgate/audit/audit_log.hpp"
 #include "clawgate/json/canonical.hpp"
 #include "clawgate/json/walk.hpp"
@@ -41,13 +43,7 @@ std::string redact_text(std::string_view text, const policy::Policy& pol) {
 
 nlohmann::json redact_json(const nlohmann::json& doc, const policy::Policy& pol) {
   nlohmann::json out = doc;
-  for (const auto& path : pol.redact.arg_paths) {
-    nlohmann::json::json_pointer ptr;
-    try {
-      ptr = nlohmann::json::json_pointer(path);  // validated at policy load; cannot throw here
-    } catch (const nlohmann::json::exception&) {
-      continue;
-    }
+  for (const auto& ptr : pol.redact.arg_pointers) {
     if (out.contains(ptr)) out[ptr] = kRedacted;
   }
   json::rewrite_strings(out, [&pol](std::string& s) { redact_in_place(s, pol); });
@@ -62,17 +58,9 @@ std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& 
   };
   // An arg path present in the document means a copy with that value replaced; absent paths
   // (the usual case: a chat has no /args/token) change nothing.
-  bool path_present = false;
-  for (const auto& path : pol.redact.arg_paths) {
-    try {
-      if (doc.contains(nlohmann::json::json_pointer(path))) {
-        path_present = true;
-        break;
-      }
-    } catch (const nlohmann::json::exception&) {
-      // validated at policy load; cannot happen
-    }
-  }
+  const auto& ptrs = pol.redact.arg_pointers;
+  const bool path_present =
+      std::any_of(ptrs.begin(), ptrs.end(), [&doc](const auto& ptr) { return doc.contains(ptr); });
   std::string out;
   if (!path_present && json::write_canonical(doc, out, &rewrite)) return out;
   nlohmann::json copy = redact_json(doc, pol);
