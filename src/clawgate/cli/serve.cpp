@@ -1,8 +1,6 @@
 // `clawgate serve`: start-up (everything validated before the first byte is accepted), the
 // listeners, the upstream probe, signals (SIGTERM/SIGINT drain, SIGHUP reload) and shutdown.
 
-#include <sched.h>
-
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -17,6 +15,7 @@
 
 #include "clawgate/approval/store.hpp"
 #include "clawgate/audit/audit_log.hpp"
+#include "clawgate/core/cpus.hpp"
 #include "clawgate/proxy/webhook.hpp"
 #include "clawgate/cli/cli.hpp"
 #include "clawgate/config/config.hpp"
@@ -29,19 +28,6 @@ namespace clawgate::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// `threads: 0`: one I/O thread per CPU this process may run on. hardware_concurrency() counts
-// every CPU of the machine, which oversubscribes a process pinned with taskset or a cpuset
-// (a container limited to one CPU would run two threads that only take turns).
-unsigned usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return static_cast<unsigned>(n);
-  }
-  return std::max(1U, std::thread::hardware_concurrency());
-}
 
 void setup_logging() {
   auto logger = spdlog::stderr_color_mt("clawgate");
@@ -191,7 +177,7 @@ int serve(const char* config_path) {
       break;
   }
 
-  const unsigned threads = cfg->threads != 0 ? cfg->threads : usable_cpus();
+  const unsigned threads = cfg->threads != 0 ? cfg->threads : core::usable_cpus();
   net::io_context ioc(static_cast<int>(threads));
   log->set_io_executor(ioc.get_executor());
   auto svc = std::make_shared<proxy::Services>(ioc, cfg, policy, log);
