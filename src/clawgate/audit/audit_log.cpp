@@ -200,6 +200,14 @@ struct Completion {
 
 // Canonical data with the secrets redacted: in one pass when it can be, else copy and redact.
 std::string canonical_data(Record& r, const std::vector<std::string>& secrets) {
+  // A pre-rendered body goes first: "body" sorts before every other key of `received` data
+  // (body_sha256, bytes, client, ...). Any other shape takes the body into `data` instead.
+  if (!r.body_canonical.empty() &&
+      !(r.data.is_object() && !r.data.contains("body") &&
+        (r.data.empty() || r.data.begin().key() > "body"))) {
+    r.data["body"] = nlohmann::json::parse(r.body_canonical, nullptr, false);
+    r.body_canonical.clear();
+  }
   std::string out;
   const json::StringRewrite rewrite = [&secrets](std::string& s) { redact_string(s, secrets); };
   if (!json::write_canonical(r.data, out, secrets.empty() ? nullptr : &rewrite)) {
@@ -207,17 +215,10 @@ std::string canonical_data(Record& r, const std::vector<std::string>& secrets) {
     out = canonical(r.data);
   }
   if (r.body_canonical.empty()) return out;
-  // "body" sorts before every other key of `received` data (body_sha256, bytes, client, ...):
-  // it goes first. Any other shape is put together the slow way.
-  if (r.data.is_object() && !r.data.contains("body") &&
-      (r.data.empty() || r.data.begin().key() > "body")) {
-    std::string joined = "{\"body\":" + r.body_canonical;
-    if (out.size() > 2) joined.push_back(',');
-    joined.append(out, 1, std::string::npos);
-    return joined;
-  }
-  r.data["body"] = nlohmann::json::parse(r.body_canonical, nullptr, false);
-  return canonical(r.data);
+  std::string joined = "{\"body\":" + r.body_canonical;
+  if (out.size() > 2) joined.push_back(',');
+  joined.append(out, 1, std::string::npos);
+  return joined;
 }
 
 Pending render(Record r, const std::vector<std::string>& secrets, Done done = {}) {

@@ -306,5 +306,41 @@ TEST_F(AuditWriterTest, WrittenLinesAreCanonicalRecords) {
   EXPECT_EQ(chain_hash(std::string(64, '0'), without, cfg_.hmac_key), j["hash"]);
 }
 
+// The `received` record's body arrives pre-rendered (Record::body_canonical): it is spliced in
+// as data.body, and the line is still the canonical record with the secrets redacted, also when
+// data has a key that sorts before "body" and the splice cannot simply go first.
+TEST_F(AuditWriterTest, PreRenderedBodiesBecomeDataBody) {
+  auto opened = open_jsonl_log(cfg_, {"s3cret-token"});
+  ASSERT_TRUE(std::holds_alternative<AuditLogPtr>(opened));
+  auto log = std::get<AuditLogPtr>(opened);
+  const std::string body = R"({"messages":[{"content":"hi","role":"user"}]})";
+  Record first{"t1", "received", std::nullopt, "chat",
+               {{"bytes", 2}, {"client", "client s3cret-token"}}};
+  first.body_canonical = body;
+  Record second{"t2", "received", std::nullopt, "chat", {{"a", "s3cret-token"}, {"z", 1}}};
+  second.body_canonical = body;
+  Record empty{"t3", "received", std::nullopt, "chat", nlohmann::json::object()};
+  empty.body_canonical = body;
+  for (Record* r : {&first, &second, &empty}) ASSERT_TRUE(log->append(std::move(*r), false));
+  log->close();
+  std::ifstream in(cfg_.file);
+  std::vector<nlohmann::json> got;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(canonical(j), line) << "not the canonical record";
+    EXPECT_EQ(line.find("s3cret-token"), std::string::npos) << line;
+    got.push_back(j);
+  }
+  ASSERT_EQ(got.size(), 3U);
+  const auto parsed_body = nlohmann::json::parse(body);
+  EXPECT_EQ(got[0]["data"], nlohmann::json({{"body", parsed_body}, {"bytes", 2},
+                                            {"client", "client [REDACTED]"}}));
+  EXPECT_EQ(got[1]["data"],
+            nlohmann::json({{"a", "[REDACTED]"}, {"body", parsed_body}, {"z", 1}}));
+  EXPECT_EQ(got[2]["data"], nlohmann::json({{"body", parsed_body}}));
+  const auto v = verify_files({cfg_.file}, cfg_.hmac_key);
+  EXPECT_TRUE(v.ok) << v.problem;
+}
+
 }  // namespace
 }  // namespace clawgate::audit
