@@ -84,8 +84,10 @@ class Classifier {
 std::vector<Segment> segments_for(std::string_view route, const nlohmann::json& body,
                                   const std::vector<std::string>& scope);
 
-// Exposed for tests and `clawgate classify`.
-std::string normalize(std::string_view raw);
+// Exposed for tests and `clawgate classify`. `ascii_kept`, when given, is set to whether every
+// ASCII character of `raw` is still in the result, up to case, dropped controls and separators
+// collapsed to one space: false only when one composed with a combining mark after it.
+std::string normalize(std::string_view raw, bool* ascii_kept = nullptr);
 
 // The decoded layers of `raw` (not including raw itself), at most `max_depth` deep, with the
 // total decoded size bounded by raw.size().

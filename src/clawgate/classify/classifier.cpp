@@ -1,5 +1,6 @@
 // The classifier: terms through one Aho-Corasick automaton over the normalised bytes, patterns
-// through one RE2::Set over the raw (and decoded) bytes (SPEC §4).
+// through one RE2::Set over the raw (and decoded) bytes (SPEC §4), run only when a prefilter
+// allows a match.
 //
 // Matcher choice, by measurement (bench/classifier_bench.cpp: classify ~64 KiB of enterprise
 // prose; g++-12 -O2, CPU time on one core of a busy 2-core VM, medians of 5, +/-10%). Both rows
@@ -13,8 +14,14 @@
 // DFA can exhaust its cache on hostile text and fall back to the NFA) and build takes ~56 ms for
 // 10,000 terms. It is a dense DFA over byte classes (bytes that occur in no term share a class):
 // one table load per byte, states that report numbered last so the check is one compare.
+//
+// Since then (docs/performance.md has the numbers): the automaton walks four pieces of a long
+// text at once; it also finds the pattern prefilter's literals, so RE2 runs only on texts that
+// may match; normalize() and the decoder's search for long runs take 16 and 64 bytes at a time.
+// An RE2::Set pass per text cost as much as everything else together.
 #include "clawgate/classify/classifier.hpp"
 
+#include <re2/filtered_re2.h>
 #include <re2/re2.h>
 #include <re2/set.h>
 #include <utf8proc.h>
@@ -102,6 +109,7 @@ class TermMatcher {
     std::uint32_t id = 0;   // index into the classifier's match table
     std::uint32_t len = 0;  // bytes of the key
     bool open_end = false;  // trailing '*': no boundary needed after the key
+    bool anywhere = false;  // no word boundary needed on either side (pattern prefilter atoms)
   };
 
   void add(const std::string& key, Entry e) { keys_.emplace_back(key, e); }
@@ -122,6 +130,7 @@ class TermMatcher {
     // a child).
     std::vector<std::uint32_t> next_state(nc_, 0);
     std::vector<std::vector<Entry>> own(1);
+    std::vector<std::uint32_t> depth(1, 0);
     for (const auto& [key, e] : keys_) {
       std::uint32_t s = 0;
       for (const char ch : key) {
@@ -130,6 +139,7 @@ class TermMatcher {
         if (next_state[edge] == 0) {
           next_state[edge] = static_cast<std::uint32_t>(own.size());
           own.emplace_back();
+          depth.push_back(depth[s] + 1);
           next_state.resize(next_state.size() + nc_, 0);
         }
         s = next_state[edge];
@@ -178,9 +188,11 @@ class TermMatcher {
     std::uint32_t next_quiet = 0;
     std::uint32_t next_loud = quiet;
     report_.assign(states, 0);
+    depth_.assign(states, 0);
     for (std::size_t s = 0; s < states; ++s) {
       renum[s] = report[s] == 0 ? next_quiet++ : next_loud++;
       report_[renum[s]] = report[s];
+      depth_[renum[s]] = depth[s];
     }
     first_reporting_row_ = quiet * nc_;
     delta_.assign(states * nc_, 0);
@@ -194,29 +206,91 @@ class TermMatcher {
 
   bool empty() const { return entries_.empty(); }
 
-  // Appends the ids of entries that occur in `text` on word boundaries.
+  // Appends the ids of entries that occur in `text` (on word boundaries unless `anywhere`), in
+  // no particular order and possibly more than once.
+  //
+  // The walk is one dependent load per byte, so its speed is the load latency. Long texts are
+  // cut into kStreams pieces walked in one loop: the loads of different pieces overlap. Each
+  // piece starts at the root, which finds every key that starts inside it; a piece's walk then
+  // runs on past its end until no key that started inside it can still be under way (the
+  // state's depth is at most the bytes read past the end): those keys are the next piece's.
   void scan(std::string_view text, std::vector<std::uint32_t>& hits) const {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
+    if (n < kMinSplit) {
+      walk(text, 0, n, hits);
+      return;
+    }
     const std::uint32_t* delta = delta_.data();
     const std::uint8_t* cls = cls_.data();
-    std::uint32_t row = 0;
     const std::uint32_t loud = first_reporting_row_;
-    for (std::size_t i = 0; i < n; ++i) {
-      row = delta[row + cls[p[i]]];
-      if (row >= loud) [[unlikely]] {
-        report(text, i + 1, row / nc_, hits);
+    const std::size_t len = n / kStreams;
+    // Four walks written out by hand: g++ 12 keeps them in registers only this way.
+    static_assert(kStreams == 4);
+    const std::size_t len3 = 3 * len;
+    std::uint32_t r0 = 0;
+    std::uint32_t r1 = 0;
+    std::uint32_t r2 = 0;
+    std::uint32_t r3 = 0;
+    for (const unsigned char *q = p, *q_end = p + len; q != q_end; ++q) {
+      r0 = delta[r0 + cls[q[0]]];
+      r1 = delta[r1 + cls[q[len]]];
+      r2 = delta[r2 + cls[q[2 * len]]];
+      r3 = delta[r3 + cls[q[len3]]];
+      if (std::max(std::max(r0, r1), std::max(r2, r3)) >= loud) [[unlikely]] {
+        const auto j = static_cast<std::size_t>(q - p);
+        if (r0 >= loud) report(text, j + 1, r0 / nc_, hits);
+        if (r1 >= loud) report(text, len + j + 1, r1 / nc_, hits);
+        if (r2 >= loud) report(text, 2 * len + j + 1, r2 / nc_, hits);
+        if (r3 >= loud) report(text, len3 + j + 1, r3 / nc_, hits);
+      }
+    }
+    const std::uint32_t row[kStreams] = {r0, r1, r2, r3};
+    // The last piece takes the remainder; the others finish the keys under way at their end.
+    std::uint32_t last = row[kStreams - 1];
+    for (std::size_t i = kStreams * len; i < n; ++i) {
+      last = delta[last + cls[p[i]]];
+      if (last >= loud) [[unlikely]] report(text, i + 1, last / nc_, hits);
+    }
+    for (std::size_t k = 0; k + 1 < kStreams; ++k) {
+      std::uint32_t r = row[k];
+      const std::size_t end = (k + 1) * len;
+      for (std::size_t i = end; i < n && depth_[r / nc_] > i - end; ++i) {
+        r = delta[r + cls[p[i]]];
+        if (r >= loud) [[unlikely]] report(text, i + 1, r / nc_, hits);
       }
     }
   }
 
  private:
+  // Texts shorter than this are walked in one piece.
+  static constexpr std::size_t kStreams = 4;
+  static constexpr std::size_t kMinSplit = 256;
+
+  // One walk over text[begin, end) from the root.
+  void walk(std::string_view text, std::size_t begin, std::size_t end,
+            std::vector<std::uint32_t>& hits) const {
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const std::uint32_t* delta = delta_.data();
+    const std::uint8_t* cls = cls_.data();
+    const std::uint32_t loud = first_reporting_row_;
+    std::uint32_t row = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+      row = delta[row + cls[p[i]]];
+      if (row >= loud) [[unlikely]] report(text, i + 1, row / nc_, hits);
+    }
+  }
+
   // Out of line so the scan loop keeps its state in registers.
   [[gnu::noinline]] void report(std::string_view text, std::size_t end, std::uint32_t state,
                                 std::vector<std::uint32_t>& hits) const {
     for (std::uint32_t s = report_[state]; s != 0; s = link_[s]) {
       for (std::uint32_t k = entry_begin_[s]; k < entry_begin_[s + 1]; ++k) {
         const Entry& e = entries_[k];
+        if (e.anywhere) {
+          hits.push_back(e.id);
+          continue;
+        }
         const std::size_t start = end - e.len;
         if (start > 0 && word_before(text, start)) continue;
         if (!e.open_end && end < text.size() && word_at(text, end)) continue;
@@ -233,6 +307,7 @@ class TermMatcher {
   std::vector<std::uint32_t> delta_;  // [state * nc_ + class] -> target * nc_
   std::uint32_t first_reporting_row_ = 0;
   std::vector<std::uint32_t> report_;  // per (renumbered) state: a trie state that ends keys
+  std::vector<std::uint32_t> depth_;   // per (renumbered) state: bytes of key prefix it stands for
   std::vector<std::uint32_t> link_;    // per trie state: the next one on its failure chain
   std::vector<std::uint32_t> entry_begin_;
   std::vector<Entry> entries_;
@@ -263,7 +338,6 @@ class ClassifierImpl final : public Classifier {
         }
       }
     }
-    if (!terms_.compile()) return "classifier.tiers: too many terms";
 
     RE2::Options options;
     options.set_log_errors(false);
@@ -284,6 +358,8 @@ class ClassifierImpl final : public Classifier {
     }
     // A set that cannot compile (RE2's memory budget) falls back to one regex at a time.
     set_ok_ = !regexes_.empty() && set_->Compile();
+    if (!regexes_.empty()) build_prefilter(options);
+    if (!terms_.compile()) return "classifier.tiers: too many terms";
     return {};
   }
 
@@ -345,9 +421,83 @@ class ClassifierImpl final : public Classifier {
     return {};
   }
 
+  // The pattern prefilter. RE2's FilteredRE2 lists, per pattern, literals ("atoms", in lower
+  // case) such that any match's text, lower-cased, holds a combination of them. The atoms are
+  // keys of the term automaton, so one walk over the normalised text finds terms and atoms;
+  // the patterns run only when the atoms found allow a match.
+  //
+  // Finding atoms in the normalised text instead of the raw one is sound when the atom is
+  // ASCII: normalising keeps every ASCII character up to case (which FilteredRE2 folds anyway),
+  // dropped controls and separator runs (so an atom is looked for in the same shape: controls
+  // dropped, separators collapsed, ends trimmed), and the non-ASCII case partners of ASCII
+  // letters that (?i) matches (ſ, K Kelvin) become ASCII letters. The one exception, an ASCII
+  // letter composed with a mark after it, is reported by normalize() and then the patterns run.
+  // An atom that is not ASCII, or nothing once shaped, counts as always found. Not used at all
+  // when some pattern has no atom (it could match anything): such a pattern costs a full RE2
+  // pass on every text.
+  void build_prefilter(const RE2::Options& options) {
+    filter_ = std::make_unique<re2::FilteredRE2>(kMinAtomLen);
+    for (const auto& re : regexes_) {
+      int id = 0;
+      if (filter_->Add(re->pattern(), options, &id) != RE2::NoError) return;
+    }
+    std::vector<std::string> atoms;
+    filter_->Compile(&atoms);
+    std::vector<int> unfiltered;
+    filter_->AllPotentials({}, &unfiltered);
+    if (atoms.empty() || !unfiltered.empty() || atoms.size() >= kAtom) return;
+    for (std::size_t i = 0; i < atoms.size(); ++i) {
+      const std::string key = atom_key(atoms[i]);
+      if (key.empty()) {
+        always_found_.push_back(static_cast<int>(i));
+      } else {
+        terms_.add(key, {kAtom | static_cast<std::uint32_t>(i),
+                         static_cast<std::uint32_t>(key.size()), true, true});
+      }
+    }
+    prefilter_ = true;
+  }
+
+  // An ASCII atom in the shape normalize() gives text; "" for one that must count as found.
+  static std::string atom_key(std::string_view atom) {
+    for (const char c : atom) {
+      if (static_cast<unsigned char>(c) >= 0x80) return {};
+    }
+    bool ascii_kept = true;
+    return normalize(atom, &ascii_kept);
+  }
+
+  // False when no pattern can match the text (per the atoms found in its normalised form).
+  bool patterns_may_match(const std::vector<int>& atoms, bool ascii_kept) const {
+    if (!prefilter_ || !ascii_kept) return true;
+    std::vector<int> matched = atoms;
+    matched.insert(matched.end(), always_found_.begin(), always_found_.end());
+    if (matched.empty()) return false;
+    std::sort(matched.begin(), matched.end());
+    matched.erase(std::unique(matched.begin(), matched.end()), matched.end());
+    std::vector<int> potential;
+    filter_->AllPotentials(matched, &potential);
+    return !potential.empty();
+  }
+
   void scan(std::string_view text, std::vector<std::uint32_t>& hits) const {
-    if (!terms_.empty()) terms_.scan(normalize(text), hits);
-    if (regexes_.empty()) return;
+    bool ascii_kept = true;
+    std::vector<int> atoms;
+    if (!terms_.empty()) {
+      const std::size_t before = hits.size();
+      terms_.scan(normalize(text, &ascii_kept), hits);
+      // Atom hits are not matches: move them out.
+      auto keep = hits.begin() + static_cast<std::ptrdiff_t>(before);
+      for (auto it = keep; it != hits.end(); ++it) {
+        if ((*it & kAtom) != 0) {
+          atoms.push_back(static_cast<int>(*it & ~kAtom));
+        } else {
+          *keep++ = *it;
+        }
+      }
+      hits.erase(keep, hits.end());
+    }
+    if (regexes_.empty() || !patterns_may_match(atoms, ascii_kept)) return;
     if (set_ok_) {
       std::vector<int> found;
       RE2::Set::ErrorInfo info{};
@@ -362,6 +512,9 @@ class ClassifierImpl final : public Classifier {
     }
   }
 
+  static constexpr int kMinAtomLen = 3;
+  static constexpr std::uint32_t kAtom = 0x80000000u;  // term automaton ids: atom, not term
+
   Spec spec_;
   std::vector<Label> labels_;  // terms, then patterns; indexed by match id
   TermMatcher terms_;
@@ -369,6 +522,9 @@ class ClassifierImpl final : public Classifier {
   bool set_ok_ = false;
   std::vector<std::unique_ptr<RE2>> regexes_;
   std::vector<std::uint32_t> pattern_ids_;
+  std::unique_ptr<re2::FilteredRE2> filter_;
+  std::vector<int> always_found_;  // atoms the automaton does not look for
+  bool prefilter_ = false;
 };
 
 }  // namespace

@@ -9,8 +9,13 @@
 // depth since it is undone in place. Budget: the bytes produced by decoding (one per %XX, all of
 // a base64/hex result) never exceed raw.size(), so the work stays linear in the input; a result
 // that does not fit in what is left is skipped.
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -68,6 +73,75 @@ constexpr std::array<std::uint8_t, 256> make_alphabets() {
   return t;
 }
 constexpr std::array<std::uint8_t, 256> kAlphabets = make_alphabets();
+
+// Bit k set when p[k] is in any alphabet (kAlphabets != 0), for 64 bytes.
+std::uint64_t alphabet_mask(const unsigned char* p) {
+#if defined(__SSE2__)
+  std::uint64_t mask = 0;
+  for (int part = 0; part < 4; ++part) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
+    // Signed compares: bytes >= 0x80 are negative and fall outside every range.
+    const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(folded, _mm_set1_epi8('a' - 1)),
+                                         _mm_cmplt_epi8(folded, _mm_set1_epi8('z' + 1)));
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                        _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    __m128i in = _mm_or_si128(letter, digit);
+    in = _mm_or_si128(in, _mm_cmpeq_epi8(v, _mm_set1_epi8('+')));
+    in = _mm_or_si128(in, _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
+    in = _mm_or_si128(in, _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+    in = _mm_or_si128(in, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+    mask |= static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(in)))
+            << (16 * part);
+  }
+  return mask;
+#else
+  std::uint64_t mask = 0;
+  for (int k = 0; k < 64; ++k) mask |= std::uint64_t{kAlphabets[p[k]] != 0} << k;
+  return mask;
+#endif
+}
+
+// Calls f(begin, end) for every maximal run of >= kMinRun bytes that are in some alphabet, in
+// order. 64 bytes at a time: bit k of `starts` is set when bytes k .. k+15 are all in one (the
+// run of 16 ones is found by shifting and AND-ing the two blocks' masks).
+template <typename F>
+void for_each_long_run(std::string_view text, F&& f) {
+  static_assert(kMinRun == 16);
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  auto mask_at = [&](std::size_t at) -> std::uint64_t {
+    if (at >= n) return 0;
+    if (n - at >= 64) return alphabet_mask(p + at);
+    unsigned char tail[64] = {};  // zero is in no alphabet
+    std::memcpy(tail, p + at, n - at);
+    return alphabet_mask(tail);
+  };
+  std::size_t done = 0;  // runs before this offset are handled
+  std::uint64_t cur = mask_at(0);
+  for (std::size_t at = 0; at < n; at += 64) {
+    const std::uint64_t next = mask_at(at + 64);
+    if (cur != 0 && at + 64 > done) {
+      // (hi:lo) is the 128-bit mask of this block and the next; AND it with itself shifted
+      // right by 1, 2, 4 and 8 bits.
+      std::uint64_t lo = cur;
+      std::uint64_t hi = next;
+      for (const unsigned shift : {1u, 2u, 4u, 8u}) {
+        lo &= (lo >> shift) | (hi << (64 - shift));
+        hi &= hi >> shift;
+      }
+      for (std::uint64_t starts = lo; starts != 0; starts &= starts - 1) {
+        const std::size_t begin = at + static_cast<std::size_t>(__builtin_ctzll(starts));
+        if (begin < done) continue;
+        std::size_t end = begin + kMinRun;
+        while (end < n && kAlphabets[p[end]] != 0) ++end;
+        f(begin, end);
+        done = end;
+      }
+    }
+    cur = next;
+  }
+}
 
 bool in_alphabet(Alphabet a, char c) {
   return (kAlphabets[static_cast<unsigned char>(c)] & static_cast<std::uint8_t>(a)) != 0;
@@ -156,17 +230,10 @@ class Decoder {
     std::string percent;
     if (percent_decode(text, percent)) text = percent;
     // Candidate runs lie inside stretches of >= 16 characters of any alphabet; in prose those
-    // are rare, so this loop is the whole cost.
-    for (std::size_t i = 0; i < text.size();) {
-      if (kAlphabets[static_cast<unsigned char>(text[i])] == 0) {
-        ++i;
-        continue;
-      }
-      std::size_t j = i + 1;
-      while (j < text.size() && kAlphabets[static_cast<unsigned char>(text[j])] != 0) ++j;
-      if (j - i >= kMinRun) decode_stretch(text.substr(i, j - i), depth);
-      i = j;
-    }
+    // are rare, so finding them is the whole cost.
+    for_each_long_run(text, [&](std::size_t begin, std::size_t end) {
+      decode_stretch(text.substr(begin, end - begin), depth);
+    });
     if (!percent.empty()) out_.push_back(std::move(percent));
   }
 

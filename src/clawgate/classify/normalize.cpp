@@ -9,9 +9,16 @@
 //   look-alikes produced by NFKC (math Greek…) -> Latin
 //   runs of white space, '_', '-', '.', '/', dashes -> one ' '; leading/trailing ones trimmed
 //
-// ASCII is handled by a table; only the stretches around non-ASCII code points go through
-// utf8proc, so typical English text costs one table lookup per byte.
+// ASCII is handled 16 bytes at a time (SSE2, with a scalar fallback); only the stretches around
+// non-ASCII code points go through utf8proc.
 #include <utf8proc.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define CLAWGATE_CLASSIFY_SSE2 1
+#else
+#define CLAWGATE_CLASSIFY_SSE2 0
+#endif
 
 #include <algorithm>
 #include <array>
@@ -84,6 +91,35 @@ constexpr std::array<std::uint8_t, 128> make_ascii_class() {
 }
 constexpr std::array<std::uint8_t, 128> kAsciiClass = make_ascii_class();
 
+#if CLAWGATE_CLASSIFY_SSE2
+// Per byte of ASCII input: 0xFF where kAsciiClass says kSep (white space \t..\r and ' ', '_', '-',
+// '.', '/'), else 0.
+__m128i ascii_separators(__m128i v) {
+  const __m128i ws = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8(0x0E)));
+  __m128i sep = _mm_or_si128(ws, _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+  sep = _mm_or_si128(sep, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+  sep = _mm_or_si128(sep, _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+  sep = _mm_or_si128(sep, _mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+  return _mm_or_si128(sep, _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
+}
+#endif
+
+// Plain bytes are ASCII that is not dropped (kAsciiClass != kDrop): two in a row are a point
+// no composition crosses.
+bool is_plain(unsigned char c) { return c < 0x80 && kAsciiClass[c] != kDrop; }
+
+#if CLAWGATE_CLASSIFY_SSE2
+// Per byte: 0xFF where it is not plain.
+__m128i not_plain(__m128i v) {
+  // Signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them with the controls.
+  const __m128i ws = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8(0x0E)));
+  return _mm_or_si128(_mm_andnot_si128(ws, _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))),
+                      _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
+}
+#endif
+
 // Unicode White_Space above ASCII, plus dashes (Pd) and slash look-alikes: all separate words.
 bool is_separator(char32_t cp) {
   switch (cp) {
@@ -114,44 +150,89 @@ bool is_dropped(char32_t cp) {
   return prop->category == UTF8PROC_CATEGORY_CC && cp != 0x85 && !(cp >= 0x09 && cp <= 0x0D);
 }
 
-// Appends normalised output, collapsing separators into one pending space.
+// Appends normalised output. A separator is written at once unless the output is empty or already
+// ends with one (spaces in the output only ever come from separators); normalize() trims a
+// trailing one at the end. Writing eagerly keeps the ASCII loop free of a "pending" branch.
 class Emitter {
  public:
   explicit Emitter(std::string& out) : out_(out) {}
 
-  void separator() { pending_ = !out_.empty(); }
-
-  void ascii(char c) {
-    if (pending_) {
-      out_ += ' ';
-      pending_ = false;
-    }
-    out_ += c;
+  void separator() {
+    if (!out_.empty() && out_.back() != ' ') out_ += ' ';
   }
 
-  // A run of ASCII bytes none of which can combine with what follows: the hot loop, writing
-  // straight into the string (the output of a run is never longer than the run plus a space).
-  void ascii_run(const unsigned char* p, std::size_t n) {
+  void ascii(char c) { out_ += c; }
+
+  // Emits the plain ASCII bytes (no byte >= 0x80, no dropped control) at the start of p[0, n)
+  // and returns how many it took: the hot loop. It stops before the last plain byte in front
+  // of anything else, which may compose with a mark after it and goes to the slow path. Each
+  // byte gives at most one output byte, so the output is written in place.
+  std::size_t ascii_prefix(const unsigned char* p, std::size_t n) {
     const std::size_t old = out_.size();
-    out_.resize(old + n + 1);
+    bool prev_sep = old == 0 || out_.back() == ' ';
+    out_.resize(old + n + 16);  // slack: a block store may reach 15 bytes past what it keeps
     char* const begin = out_.data();
     char* w = begin + old;
-    bool pending = pending_;
-    for (std::size_t k = 0; k < n; ++k) {
-      const unsigned char c = p[k];
-      const std::uint8_t cls = kAsciiClass[c];
-      if (cls == kKeep) {
-        if (pending) {
-          *w++ = ' ';
-          pending = false;
+    std::size_t k = 0;
+    bool stopped = false;
+#if CLAWGATE_CLASSIFY_SSE2
+    // 16 bytes at a time: lower-case, separators to ' ', stored whole; `take` bytes of it are
+    // kept. Where a separator follows a separator (or the block starts after one), only the
+    // bytes before it are kept and the next block starts after that run of repeats.
+    while (k + 16 <= n) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k));
+      unsigned other = static_cast<unsigned>(_mm_movemask_epi8(not_plain(v)));
+      if (k + 16 < n && !is_plain(p[k + 16])) other |= 1u << 16;
+      unsigned take = 16;
+      if (other != 0) {
+        take = static_cast<unsigned>(__builtin_ctz(other));
+        if (take <= 1) {
+          stopped = true;
+          break;
         }
-        *w++ = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-      } else if (cls == kSep) {
-        pending = w != begin;
+        --take;
+      }
+      const __m128i sep = ascii_separators(v);
+      const __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                                          _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+      const __m128i lowered = _mm_add_epi8(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+      const __m128i outv = _mm_or_si128(_mm_and_si128(sep, _mm_set1_epi8(' ')),
+                                        _mm_andnot_si128(sep, lowered));
+      const auto bits = static_cast<unsigned>(_mm_movemask_epi8(sep)) & ((1u << take) - 1);
+      const unsigned repeated = bits & ((bits << 1) | (prev_sep ? 1u : 0u));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(w), outv);
+      // A branch, not branch-free arithmetic: speculating past it overlaps the blocks.
+      if (repeated == 0) {
+        w += take;
+        k += take;
+        prev_sep = ((bits >> (take - 1)) & 1u) != 0;
+        if (take < 16) {
+          stopped = true;
+          break;
+        }
+      } else {
+        const auto at = static_cast<unsigned>(__builtin_ctz(repeated));
+        const auto run = static_cast<unsigned>(__builtin_ctz(~(repeated >> at)));
+        w += at;
+        k += at + run;
+        prev_sep = true;
       }
     }
-    pending_ = pending;
+#endif
+    if (!stopped) {
+      std::size_t end = k;
+      while (end < n && is_plain(p[end])) ++end;
+      if (end < n && end > k) --end;
+      for (; k < end; ++k) {
+        const unsigned char c = p[k];
+        const bool s = kAsciiClass[c] == kSep;
+        *w = s ? ' ' : static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+        w += (s && prev_sep) ? 0 : 1;
+        prev_sep = s;
+      }
+    }
     out_.resize(static_cast<std::size_t>(w - begin));
+    return k;
   }
 
   // A code point after NFKC + case fold.
@@ -174,10 +255,6 @@ class Emitter {
       return;
     }
     if (is_dropped(cp)) return;
-    if (pending_) {
-      out_ += ' ';
-      pending_ = false;
-    }
     utf8proc_uint8_t buf[4];
     const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);
     out_.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
@@ -185,7 +262,6 @@ class Emitter {
 
  private:
   std::string& out_;
-  bool pending_ = false;
 };
 
 constexpr auto kDecomposeOptions = static_cast<utf8proc_option_t>(
@@ -222,11 +298,15 @@ void reorder_marks(std::vector<utf8proc_int32_t>& cps) {
 
 // The slow path: one stretch of text containing non-ASCII bytes (plus the ASCII character just
 // before it, which may combine with a following mark).
-void normalize_stretch(std::string_view s, Emitter& emit, std::vector<utf8proc_int32_t>& cps) {
+// `ascii_kept` becomes false when an ASCII character of the input composes with a mark after it
+// (e + U+0301 -> é): the only way normalisation loses an ASCII character.
+void normalize_stretch(std::string_view s, Emitter& emit, std::vector<utf8proc_int32_t>& cps,
+                       bool& ascii_kept) {
   cps.clear();
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
   const auto n = static_cast<utf8proc_ssize_t>(s.size());
   utf8proc_int32_t tmp[32];
+  bool after_ascii = false;  // the last code point kept was an ASCII character of the input
   for (utf8proc_ssize_t i = 0; i < n;) {
     utf8proc_int32_t cp = 0;
     const utf8proc_ssize_t len = utf8proc_iterate(p + i, n - i, &cp);
@@ -237,12 +317,18 @@ void normalize_stretch(std::string_view s, Emitter& emit, std::vector<utf8proc_i
       i += len;
     }
     if (is_dropped(static_cast<char32_t>(cp))) continue;
+    const bool ascii = cp < 0x80;
     if (const char l = look_alike(static_cast<char32_t>(cp))) cp = static_cast<unsigned char>(l);
     const auto m = utf8proc_decompose_char(cp, tmp, 32, kDecomposeOptions, nullptr);
     if (m < 0 || m > 32) {
       cps.push_back(' ');
+      after_ascii = false;
       continue;
     }
+    if (after_ascii && m > 0 && utf8proc_get_property(tmp[0])->combining_class != 0) {
+      ascii_kept = false;
+    }
+    after_ascii = ascii;
     cps.insert(cps.end(), tmp, tmp + m);
   }
   reorder_marks(cps);
@@ -254,35 +340,27 @@ void normalize_stretch(std::string_view s, Emitter& emit, std::vector<utf8proc_i
 
 }  // namespace
 
-std::string normalize(std::string_view raw) {
+std::string normalize(std::string_view raw, bool* ascii_kept) {
+  bool kept = true;
   std::string out;
   out.reserve(raw.size());
   Emitter emit(out);
   std::vector<utf8proc_int32_t> cps;
   const auto* b = reinterpret_cast<const unsigned char*>(raw.data());
   const std::size_t n = raw.size();
-  // A "plain" byte is ASCII that is not dropped: two plain bytes in a row are a point no
-  // composition crosses. Dropped controls go to the slow path so that a mark after them still
-  // composes with the letter before them.
-  auto plain = [&](std::size_t k) { return k >= n || (b[k] < 0x80 && kAsciiClass[b[k]] != kDrop); };
   std::size_t i = 0;
   while (i < n) {
-    // Fast path up to the last plain byte before anything else (that byte may combine with a
-    // following mark, so it goes with the slow stretch).
-    std::size_t k = i;
-    while (k < n && plain(k)) ++k;
-    if (k < n && k > i) --k;
-    if (k > i) {
-      emit.ascii_run(b + i, k - i);
-      i = k;
-      continue;
-    }
-    // Slow path up to the next two plain bytes in a row.
+    i += emit.ascii_prefix(b + i, n - i);
+    if (i >= n) break;
+    // Slow path up to the next two plain bytes in a row. Dropped controls go this way too, so
+    // that a mark after them still composes with the letter before them.
     std::size_t j = i + 1;
-    while (j < n && !(plain(j) && plain(j + 1))) ++j;
-    normalize_stretch(raw.substr(i, j - i), emit, cps);
+    while (j < n && !(is_plain(b[j]) && (j + 1 >= n || is_plain(b[j + 1])))) ++j;
+    normalize_stretch(raw.substr(i, j - i), emit, cps, kept);
     i = j;
   }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  if (ascii_kept != nullptr) *ascii_kept = kept;
   return out;
 }
 

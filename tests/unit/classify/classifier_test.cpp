@@ -289,6 +289,67 @@ TEST(Classifier, ConcurrentClassifyIsConsistent) {
   for (const int n : same) EXPECT_EQ(n, 200);
 }
 
+// Patterns run only when RE2's prefilter literals ("atoms") are found in the normalised text.
+// Each case here is one way a literal could hide from that search; a match must still be found.
+TEST(Classifier, PatternPrefilterKeepsEveryMatch) {
+  Spec spec;
+  spec.red.patterns = {"-----BEGIN [A-Z ]*PRIVATE KEY-----", "(?i)sk-[a-z]{3}", "(?i)wire",
+                       "AKIA[0-9A-Z]{16}"};
+  const auto c = build_ok(spec);
+  ASSERT_TRUE(c);
+  // Atoms that begin or end with separators, at the very start and end of the text.
+  EXPECT_TRUE(red(*c, "-----BEGIN RSA PRIVATE KEY-----"));
+  EXPECT_TRUE(red(*c, "x\n-----BEGIN PRIVATE KEY-----\n"));
+  // Case-insensitive patterns meet the non-ASCII case partners of s and k.
+  EXPECT_TRUE(red(*c, "\xC5\xBFk-abc"));      // ſk-abc
+  EXPECT_TRUE(red(*c, "s\xE2\x84\xAA-abc"));  // sK-abc with the Kelvin sign
+  EXPECT_TRUE(red(*c, "SK-ABC"));
+  // The last letter of an atom composes with a mark after it (e + U+0301).
+  EXPECT_TRUE(red(*c, "wire\xCC\x81"));
+  // Separators, controls and case inside the text around an atom.
+  EXPECT_TRUE(red(*c, "key=AKIAABCDEFGHIJKLMNOP;"));
+  EXPECT_FALSE(red(*c, "key=AKIA-ABCDEFGHIJKLMNOP;"));
+  EXPECT_FALSE(red(*c, "the sky is blue"));
+  // A non-ASCII atom counts as always found.
+  Spec accented;
+  accented.red.patterns = {"caf\xC3\xA9", "AKIA[0-9A-Z]{16}"};
+  const auto a = build_ok(accented);
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(red(*a, "un caf\xC3\xA9"));
+  EXPECT_FALSE(red(*a, "un cafe"));
+  // A pattern with no atom at all still runs.
+  Spec digits;
+  digits.red.patterns = {"[0-9]{12}", "AKIA[0-9A-Z]{16}"};
+  const auto d = build_ok(digits);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(red(*d, "card 123456789012"));
+}
+
+// Texts of 256 bytes and more are walked in four pieces at once; a term across a cut, or in
+// the last bytes, must still be found, once.
+TEST(Classifier, LongTextsFindTermsAcrossThePieces) {
+  const auto c = build_ok(red_terms({"wire money", "credential*", "x"}));
+  ASSERT_TRUE(c);
+  for (const std::size_t size : {256u, 257u, 1000u, 4099u}) {
+    for (std::size_t at = 0; at + 10 <= size; at += (at % 64 < 12 || at % 64 > 52) ? 1 : 7) {
+      std::string text(size, 'a');
+      text.replace(at, 10, "wire money");
+      if (at > 0) text[at - 1] = ' ';
+      if (at + 10 < size) text[at + 10] = ' ';
+      const auto m = terms_of(*c, text);
+      ASSERT_EQ(m, std::vector<std::string>{"wire money@input"}) << size << " " << at;
+    }
+  }
+  // A key longer than a piece: it began in the first piece and ends in the third.
+  std::string text(400, 'b');
+  text[99] = ' ';
+  text.replace(100, 11, "credentials");
+  text.replace(111, 200, std::string(200, 'z'));
+  EXPECT_EQ(terms_of(*c, text), std::vector<std::string>{"credential*@input"});
+  text[99] = 'b';  // no boundary before it any more
+  EXPECT_TRUE(terms_of(*c, text).empty());
+}
+
 TEST(Classifier, SpecIsKept) {
   Spec s = red_terms({"wire money"});
   s.scope = {"user", "system"};

@@ -167,6 +167,28 @@ TEST(Decode, OrdinaryProseHasNoLayers) {
                   .empty());
 }
 
+// Runs are found 64 bytes at a time: a run of any length at any offset, including one that
+// crosses a block or ends the text, must be decoded; one shorter than 16 must not.
+TEST(Decode, RunsAreFoundAtEveryOffset) {
+  const std::string secret = "wire money to the account now, please";
+  for (const bool url_safe : {false, true}) {
+    const std::string run = base64(secret, url_safe, false);
+    ASSERT_GE(run.size(), 16u);
+    for (std::size_t at = 0; at < 140; ++at) {
+      for (const bool at_end : {false, true}) {
+        std::string text(at, '.');
+        text += run;
+        if (!at_end) text += ". tail";
+        ASSERT_TRUE(has_layer(decoded_layers(text), secret)) << at << " " << at_end;
+      }
+    }
+  }
+  for (std::size_t at = 0; at < 70; ++at) {
+    EXPECT_TRUE(decoded_layers(std::string(at, ' ') + hex("wire money") + " ").size() == 1) << at;
+    EXPECT_TRUE(decoded_layers(std::string(at, ' ') + "0123456789abcde").empty()) << at;  // 15
+  }
+}
+
 TEST(Decode, InvalidUtf8InputDoesNotCrash) {
   const std::string junk(
       "\xFF\xC3%4\xE2\x82%zz%41\x80"
