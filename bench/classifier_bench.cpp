@@ -4,6 +4,8 @@
 //                      10,000) plus the three default patterns: normalise, decode, match.
 // BM_Build/N           Classifier::build() with N terms (policy load/reload).
 // BM_Normalize         normalize() alone on the same text.
+// BM_NormalizeAccented normalize() of ~64 KiB where every few words have an accent, a dash or a
+//                      curly quote (the slow path's share of the work, and its cost per stretch).
 // BM_DecodedLayers     decoded_layers() alone.
 // BM_Re2SetTerms/N     the alternative term matcher: one RE2::Set of boundary-wrapped terms over
 //                      the same normalised text (plus the same normalise/decode work), to compare
@@ -167,6 +169,32 @@ void BM_Normalize(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
 }
 BENCHMARK(BM_Normalize)->Unit(benchmark::kMicrosecond);
+
+const std::string& accented_text() {
+  static const std::string text = [] {
+    const char* words[] = {"caf\xC3\xA9", "r\xC3\xA9sum\xC3\xA9", "na\xC3\xAFve",
+                           "\xE2\x80\x94", "\xE2\x80\x9Cquoted\xE2\x80\x9D", "stra\xC3\x9F" "e",
+                           "plain", "words", "in", "between", "them"};
+    Rng rng;
+    std::string out;
+    while (out.size() < 64 * 1024) {
+      out += words[rng.below(std::size(words))];
+      out += ' ';
+    }
+    return out;
+  }();
+  return text;
+}
+
+void BM_NormalizeAccented(benchmark::State& state) {
+  const std::string& text = accented_text();
+  for (auto _ : state) {
+    auto out = clawgate::classify::normalize(text);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+}
+BENCHMARK(BM_NormalizeAccented)->Unit(benchmark::kMicrosecond);
 
 void BM_DecodedLayers(benchmark::State& state) {
   const std::string& text = sample_text();

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -155,23 +156,49 @@ bool is_dropped(char32_t cp) {
 // trailing one at the end. Writing eagerly keeps the ASCII loop free of a "pending" branch.
 class Emitter {
  public:
-  explicit Emitter(std::string& out) : out_(out) {}
+  // Writes into `buf` from its start; finish() cuts it to what was written. Not std::string
+  // appends: growing a string zero-fills, and the hot loop would pay that for every run.
+  explicit Emitter(std::string& buf) : buf_(buf) {}
 
-  void separator() {
-    if (!out_.empty() && out_.back() != ' ') out_ += ' ';
+  std::string& finish() {
+    if (len_ > 0 && buf_[len_ - 1] == ' ') --len_;  // a trailing separator
+    buf_.resize(len_);
+    return buf_;
   }
 
-  void ascii(char c) { out_ += c; }
+  void separator() {
+    if (record_ != nullptr) record_->push_back(' ');
+    if (len_ > 0 && buf_[len_ - 1] != ' ') put(' ');
+  }
+
+  void ascii(char c) {
+    if (record_ != nullptr) record_->push_back(c);
+    put(c);
+  }
+
+  // While set, every call is also written to `record` (' ' for separator(), else the bytes
+  // appended; output bytes are never ' '), so that replay() can repeat them.
+  void set_record(std::string* record) { record_ = record; }
+
+  void replay(std::string_view record) {
+    for (const char c : record) {
+      if (c == ' ') {
+        separator();
+      } else {
+        put(c);
+      }
+    }
+  }
 
   // Emits the plain ASCII bytes (no byte >= 0x80, no dropped control) at the start of p[0, n)
   // and returns how many it took: the hot loop. It stops before the last plain byte in front
   // of anything else, which may compose with a mark after it and goes to the slow path. Each
   // byte gives at most one output byte, so the output is written in place.
   std::size_t ascii_prefix(const unsigned char* p, std::size_t n) {
-    const std::size_t old = out_.size();
-    bool prev_sep = old == 0 || out_.back() == ' ';
-    out_.resize(old + n + 16);  // slack: a block store may reach 15 bytes past what it keeps
-    char* const begin = out_.data();
+    const std::size_t old = len_;
+    bool prev_sep = old == 0 || buf_[old - 1] == ' ';
+    reserve(n + 16);  // slack: a block store may reach 15 bytes past what it keeps
+    char* const begin = buf_.data();
     char* w = begin + old;
     std::size_t k = 0;
     bool stopped = false;
@@ -231,7 +258,7 @@ class Emitter {
         prev_sep = s;
       }
     }
-    out_.resize(static_cast<std::size_t>(w - begin));
+    len_ = static_cast<std::size_t>(w - begin);
     return k;
   }
 
@@ -257,11 +284,28 @@ class Emitter {
     if (is_dropped(cp)) return;
     utf8proc_uint8_t buf[4];
     const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);
-    out_.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
+    if (record_ != nullptr) {
+      record_->append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
+    }
+    reserve(static_cast<std::size_t>(n));
+    std::memcpy(buf_.data() + len_, buf, static_cast<std::size_t>(n));
+    len_ += static_cast<std::size_t>(n);
   }
 
  private:
-  std::string& out_;
+  // Room for `n` more bytes (normalising may lengthen text: NFKC expands some characters).
+  void reserve(std::size_t n) {
+    if (buf_.size() - len_ < n) buf_.resize(std::max(2 * buf_.size(), len_ + n));
+  }
+
+  void put(char c) {
+    reserve(1);
+    buf_[len_++] = c;
+  }
+
+  std::string& buf_;
+  std::size_t len_ = 0;
+  std::string* record_ = nullptr;
 };
 
 constexpr auto kDecomposeOptions = static_cast<utf8proc_option_t>(
@@ -338,12 +382,70 @@ void normalize_stretch(std::string_view s, Emitter& emit, std::vector<utf8proc_i
   for (std::size_t k = 0; k < count; ++k) emit.code_point(static_cast<char32_t>(cps[k]));
 }
 
+// Prose has the same few short slow stretches over and over (an ASCII letter and one dash,
+// quote or accented letter). A small per-thread memo of stretches up to 8 bytes keeps what
+// normalize_stretch() emitted for them; normalisation is a pure function, so a hit replays it.
+class StretchMemo {
+ public:
+  static constexpr std::size_t kMaxKey = 8;
+
+  // What `stretch` emits, or nullptr when it is not known.
+  const std::string* find(std::string_view stretch, bool& kept) const {
+    const Slot& slot = slots_[index(stretch)];
+    if (slot.key != stretch) return nullptr;
+    kept = slot.kept;
+    return &slot.emitted;
+  }
+
+  void keep(std::string_view stretch, std::string emitted, bool kept) {
+    Slot& slot = slots_[index(stretch)];
+    slot.key.assign(stretch);
+    slot.emitted = std::move(emitted);
+    slot.kept = kept;
+  }
+
+ private:
+  struct Slot {
+    std::string key;  // short strings: no allocation
+    std::string emitted;
+    bool kept = true;
+  };
+
+  static std::size_t index(std::string_view s) {
+    std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    return static_cast<std::size_t>(h >> 56);
+  }
+
+  std::array<Slot, 256> slots_;
+};
+
+void normalize_stretch_memo(std::string_view s, Emitter& emit, std::vector<utf8proc_int32_t>& cps,
+                            bool& ascii_kept) {
+  if (s.size() > StretchMemo::kMaxKey) {
+    normalize_stretch(s, emit, cps, ascii_kept);
+    return;
+  }
+  thread_local StretchMemo memo;
+  bool kept = true;
+  if (const std::string* emitted = memo.find(s, kept)) {
+    emit.replay(*emitted);
+    ascii_kept = ascii_kept && kept;
+    return;
+  }
+  std::string record;
+  emit.set_record(&record);
+  normalize_stretch(s, emit, cps, kept);
+  emit.set_record(nullptr);
+  ascii_kept = ascii_kept && kept;
+  memo.keep(s, std::move(record), kept);
+}
+
 }  // namespace
 
 std::string normalize(std::string_view raw, bool* ascii_kept) {
   bool kept = true;
-  std::string out;
-  out.reserve(raw.size());
+  std::string out(raw.size() + 16, '\0');
   Emitter emit(out);
   std::vector<utf8proc_int32_t> cps;
   const auto* b = reinterpret_cast<const unsigned char*>(raw.data());
@@ -356,10 +458,10 @@ std::string normalize(std::string_view raw, bool* ascii_kept) {
     // that a mark after them still composes with the letter before them.
     std::size_t j = i + 1;
     while (j < n && !(is_plain(b[j]) && (j + 1 >= n || is_plain(b[j + 1])))) ++j;
-    normalize_stretch(raw.substr(i, j - i), emit, cps, kept);
+    normalize_stretch_memo(raw.substr(i, j - i), emit, cps, kept);
     i = j;
   }
-  if (!out.empty() && out.back() == ' ') out.pop_back();
+  emit.finish();
   if (ascii_kept != nullptr) *ascii_kept = kept;
   return out;
 }

@@ -212,6 +212,21 @@ TEST(Normalize, LongRunsOfCombiningMarksAreCut) {
   EXPECT_LT(normalize(s).size(), 100u);  // cut to the stream-safe 30 marks
 }
 
+// Short non-ASCII stretches are remembered per thread and replayed: a replay must give the same
+// text as the first time, whatever came before it.
+TEST(Normalize, RememberedStretchesReplayTheSameInAnyContext) {
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(normalize("a \xE2\x80\x94 b"), "a b");  // em dash between separators
+    EXPECT_EQ(normalize("\xE2\x80\x94" "b"), "b");        // at the start: nothing to separate
+    EXPECT_EQ(normalize("a-\xE2\x80\x94-b"), "a b");
+    EXPECT_EQ(normalize("a\xE2\x80\x94"), "a");
+    EXPECT_EQ(normalize("caf\xC3\xA9 CAF\xC3\x89"), "caf\xC3\xA9 caf\xC3\xA9");
+    bool kept = true;
+    EXPECT_EQ(normalize("xe\xCC\x81 ye\xCC\x81", &kept), "x\xC3\xA9 y\xC3\xA9");
+    EXPECT_FALSE(kept);
+  }
+}
+
 // ASCII without dropped controls takes the 16-bytes-at-a-time path: it must give what the
 // rules say, whatever the length, the alignment and the runs of separators.
 std::string ascii_reference(std::string_view raw) {
