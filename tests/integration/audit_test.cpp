@@ -197,6 +197,49 @@ INSTANTIATE_TEST_SUITE_P(Audit, ClientLeaves, ::testing::Values(false, true),
                            return info.param ? "DuringTheBody" : "BeforeTheHead";
                          });
 
+// A client that hangs up in the middle of a stream: the upstream connection is dropped, and
+// `completed` says client_gone, with the status the client did receive and no upstream error.
+TEST_F(Audit, ClientLeavingAStreamIsClientGone) {
+  auto upstream_closed = std::make_shared<std::atomic<bool>>(false);
+  const auto stop_fake = stop_upstream_at_exit();
+  upstream_->on(kChatPath, [upstream_closed](const UpstreamRequest&, UpstreamConn& c) {
+    c.sse_head(true);
+    for (int i = 0; i < 100; ++i) {  // 10 s of events unless the proxy hangs up
+      if (!c.sse_event("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n") ||
+          c.peer_closed()) {
+        upstream_closed->store(true);
+        return;
+      }
+      if (!c.sleep_for(Millis{100})) return;
+    }
+    c.sse_end();
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  {
+    RawClient client;
+    ASSERT_TRUE(client.connect(port())) << client.last_error();
+    ASSERT_TRUE(client.send(make_request(
+        "POST", kChatPath, port(), employee(),
+        R"({"model":"openclaw","stream":true,"messages":[{"role":"user","content":"hi"}]})")));
+    const HttpResponse head = client.read_head(Millis{10000});
+    ASSERT_EQ(head.status, 200) << head.describe();
+    ASSERT_TRUE(client.read_sse_event(Millis{10000}).has_value()) << client.last_error();
+    client.close();
+  }
+  for (int i = 0; i < 250 && !upstream_closed->load(); ++i) std::this_thread::sleep_for(Millis{20});
+  ASSERT_TRUE(upstream_closed->load()) << "the proxy kept the upstream stream open";
+  const auto all = stop_and_read();
+  const json* completed = stage(all, "completed");
+  ASSERT_NE(completed, nullptr) << json(all).dump();
+  const auto recs = of_trace(all, completed->value("trace_id", ""));
+  EXPECT_EQ(stage(recs, "error"), nullptr) << json(recs).dump();
+  const json& data = completed->at("data");
+  EXPECT_EQ(data.value("client_gone", false), true) << completed->dump();
+  EXPECT_EQ(data.value("stream", false), true) << completed->dump();
+  EXPECT_EQ(data.value("stream_complete", true), false) << completed->dump();
+  EXPECT_EQ(data.value("status", -1), 200) << completed->dump();
+}
+
 }  // namespace
 }  // namespace clawgate::itest
 

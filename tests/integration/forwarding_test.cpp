@@ -271,6 +271,32 @@ TEST_F(Forwarding, PipelinedRequestsAnsweredInOrder) {
   EXPECT_EQ(upstream_->proxied_count(), 2u);
 }
 
+// While a request is upstream, the proxy keeps what the client pipelines, up to 64 KiB, and
+// then stops reading; the answer must still go out, and the pipelined request be served.
+TEST_F(Forwarding, PipelinedBytesBeyondTheWatchLimitAreServedInOrder) {
+  upstream_->on(kToolsPath, [](const UpstreamRequest& req, UpstreamConn& c) {
+    const json in = json::parse(req.body, nullptr, false);
+    const int n = in["args"].value("n", -1);
+    if (n == 1 && !c.sleep_for(Millis{300})) return;  // time to read the pipelined bytes
+    c.respond(200, json{{"ok", true}, {"result", {{"n", n}}}}.dump());
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  std::string both = make_request("POST", kToolsPath, port(), employee(),
+                                  json{{"tool", "sessions_list"}, {"args", {{"n", 1}}}}.dump());
+  both += make_request(
+      "POST", kToolsPath, port(), employee(),
+      json{{"tool", "sessions_list"}, {"args", {{"n", 2}, {"pad", std::string(80000, 'x')}}}}
+          .dump());
+  ASSERT_TRUE(c.send(both));
+  for (int n = 1; n <= 2; ++n) {
+    const HttpResponse r = c.read_response(Millis{10000});
+    ASSERT_EQ(r.status, 200) << "response " << n << ": " << r.describe();
+    EXPECT_EQ(json_body(r)["result"].value("n", 0), n) << r.describe();
+  }
+}
+
 TEST_F(Forwarding, StaleIdleUpstreamConnectionIsNotUsed) {
   // The gateway (Node) closes idle keep-alive connections after a few seconds; a request that
   // follows must not fail because the pooled connection died meanwhile.

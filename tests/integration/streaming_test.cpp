@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <sstream>
 
 #include "integration/fixture.hpp"
 
@@ -64,6 +65,53 @@ TEST_F(Streaming, SseEventsRelayedAsTheyArrive) {
   EXPECT_LT(first_at, sending[2])
       << "the first event reached the client only after the upstream began the last one: the "
          "stream was buffered";
+}
+
+// The relay waits for the next event without a read buffer once the parser needs more bytes;
+// it must not wait while whole events are already buffered. Chunk framing split across writes
+// (a chunk without its CRLF, a lone CRLF, a lone size line) and two chunks in one write: each
+// event reaches the client before the upstream sends anything more, or the test hangs and fails.
+TEST_F(Streaming, SplitOrJoinedChunkFramingRelaysEveryEventAtOnce) {
+  const std::vector<std::string> events{chat_event(1), chat_event(2), chat_event(3)};
+  const auto hex = [](std::size_t n) {
+    std::ostringstream o;
+    o << std::hex << n << "\r\n";
+    return o.str();
+  };
+  std::atomic<int> seen{0};  // events the client has read
+  const auto wait_seen = [&seen](UpstreamConn& c, int n) {
+    for (int i = 0; i < 500 && seen.load() < n; ++i) {
+      if (!c.sleep_for(Millis{20})) return false;
+    }
+    return seen.load() >= n;
+  };
+  const auto stop_fake = stop_upstream_at_exit();
+  upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.sse_head(true);
+    if (!c.send(hex(events[0].size()) + events[0]) || !wait_seen(c, 1)) return;
+    if (!c.send("\r\n") || !c.send(hex(events[1].size())) ||
+        !c.send(events[1] + "\r\n" + hex(events[2].size()) + events[2] + "\r\n") ||
+        !wait_seen(c, 3)) {
+      return;
+    }
+    c.sse_end();
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
+  const HttpResponse head = c.read_head(Millis{10000});
+  ASSERT_EQ(head.status, 200) << head.describe();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto event = c.read_sse_event(Millis{10000});
+    ASSERT_TRUE(event.has_value()) << "event " << i + 1 << ": " << c.last_error();
+    EXPECT_EQ(*event, events[i]);
+    seen.store(static_cast<int>(i) + 1);
+  }
+  bool complete = false;
+  EXPECT_EQ(c.read_body_rest(Millis{10000}, &complete), "");
+  EXPECT_TRUE(complete) << "stream did not end cleanly: " << c.last_error();
 }
 
 TEST_F(Streaming, CloseDelimitedSseRelayedAsTheyArrive) {

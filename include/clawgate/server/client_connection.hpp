@@ -3,6 +3,8 @@
 // chunked streaming, and a "client gone" watch used while waiting on the upstream.
 // All methods run on the connection's strand; the object lives in the session coroutine frame.
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
@@ -11,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "clawgate/core/net.hpp"
@@ -94,8 +97,19 @@ class ClientConnection {
   task<bool> write_continue();
 
   // Completes when the client closes or resets the connection (bytes it pipelines meanwhile are
-  // kept for the next request). Used with `||` around upstream work: client gone → cancel.
+  // kept for the next request). Used with `||` around a request held for approval: client
+  // gone → cancel. The upstream work uses start_watch instead (no coroutine per request).
   task<void> wait_gone();
+
+  // The same watch without a coroutine of its own, for held streams: a hang-up (or a failed
+  // wait) emits terminal cancellation on `cancel`, which the listener bound to the session's
+  // coroutine, so the awaited upstream work is cancelled. stop_watch must follow before the
+  // connection is used again; it resumes once the watch's pending operation has ended and
+  // returns whether the client left.
+  void set_cancel_signal(net::cancellation_signal* cancel) { cancel_ = cancel; }
+  void start_watch();
+  bool watch_saw_gone() const { return watch_.gone; }
+  task<bool> stop_watch();
 
   socket_t& socket() { return sock_; }
   const std::string& peer() const { return peer_; }
@@ -110,6 +124,8 @@ class ClientConnection {
 
  private:
   task<bool> write_buffers(const std::vector<net::const_buffer>& bufs);
+  void watch_wait();
+  void watch_end(bool gone);
 
   socket_t sock_;
   ConnectionLimits limits_;
@@ -119,6 +135,14 @@ class ClientConnection {
   std::string peer_;
   bool idle_ = false;
   const std::atomic<bool>* draining_ = nullptr;
+  net::cancellation_signal* cancel_ = nullptr;
+  struct Watch {
+    bool pending = false;   // an async_wait or async_read_some of the watch is outstanding
+    bool stopping = false;  // stop_watch was called: whatever completes now is not a hang-up
+    bool gone = false;
+  };
+  Watch watch_;
+  std::optional<net::any_completion_handler<void()>> watch_join_;
 };
 
 }  // namespace clawgate::server

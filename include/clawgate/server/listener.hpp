@@ -55,7 +55,7 @@ class Listener {
   using Handle = std::list<std::shared_ptr<Tracked>>::iterator;
 
   task<void> accept_loop();
-  task<void> run_session(socket_t sock);
+  task<void> run_session(socket_t sock, net::cancellation_signal* cancel);
   Handle track(const net::any_io_executor& strand);
   void untrack(Handle h);
 

@@ -52,7 +52,8 @@ struct Connection {
 
   Client& owner;
   std::optional<socket_t> plain;
-  std::optional<net::ssl::stream<socket_t>> secure;
+  // On the heap: the TLS stream is large, and a plain connection (most held streams) needs none.
+  std::unique_ptr<net::ssl::stream<socket_t>> secure;
   beast::flat_buffer buffer;
   Clock::time_point idle_since{};
   bool reused = false;
@@ -80,6 +81,11 @@ class Exchange {
 
  private:
   friend class Client;
+  // Parses what is buffered as far as it goes without body bytes: after an event, that is the
+  // next chunk's CRLF and size line. True when only more input from the socket can move the
+  // parser on; `ec` is set when the buffered bytes are malformed.
+  bool parse_buffered(error_code& ec);
+
   Client& client_;
   ConnectionPtr conn_;
   http::response_parser<http::buffer_body> parser_;

@@ -320,14 +320,39 @@ class ProxyHandler final : public HandlerBase {
     Prepared prep;
     const std::optional<bool> answered = co_await prepare(conn, ctx, std::move(head), prep);
     if (answered) co_return *answered;
-    using namespace net::experimental::awaitable_operators;
     Relay relay;
     if (const auto chars = svc_->config->audit.preview_chars; chars > 0) {
       relay.preview.emplace(prep.route, chars + kPreviewMargin);
     }
-    auto outcome = co_await (forward(conn, ctx, std::move(prep.up), std::move(prep.lock_key), relay) ||
-                             conn.wait_gone());
-    if (outcome.index() == 1) {
+    // While the upstream works, a hang-up cancels it through the session's cancellation slot
+    // (see ClientConnection::start_watch): no coroutine of its own per request, which matters
+    // for held streams.
+    conn.start_watch();
+    std::exception_ptr failed;
+    try {
+      // The session lock and the exchange live as long as the relay; open_upstream's frame
+      // (the request, the connect state) does not.
+      std::optional<SessionLocks::Guard> guard;
+      Clock::time_point deadline;
+      const upstream::ExchangePtr exchange = co_await open_upstream(
+          conn, ctx, std::move(prep.up), std::move(prep.lock_key), relay, guard, deadline);
+      if (!exchange) {
+        // answered (or refused) already
+      } else if (exchange->is_event_stream()) {
+        co_await relay_stream(conn, ctx, *exchange, relay);
+      } else {
+        co_await relay_buffered(conn, ctx, *exchange, deadline, relay);
+      }
+    } catch (...) {
+      // Once cancelled, any co_await of the upstream work throws; that is the client leaving.
+      failed = std::current_exception();
+    }
+    // The session goes on (lingering close) after a hang-up: clear the cancelled state first,
+    // or its next co_await would throw.
+    if (conn.watch_saw_gone()) co_await net::this_coro::reset_cancellation_state();
+    const bool gone = co_await conn.stop_watch();
+    if (failed && !gone) std::rethrow_exception(failed);
+    if (gone) {
       relay.client_gone = true;
       relay.keep = false;
       // Left before any answer: status 0, not the gateway's status that never reached them.
@@ -685,30 +710,35 @@ class ProxyHandler final : public HandlerBase {
     audit(ctx, "completed", std::move(data));
   }
 
-  // forward() runs as `forward(...) || conn.wait_gone()`: when the client leaves first, the
-  // upstream operations are cancelled and fail with operation_aborted. That is the client's
-  // doing, not the gateway's: no `error` record, no upstream error counted, nothing answered.
-  // Ask with `co_await this_coro::cancellation_state` (which never suspends): awaiting anything
-  // else in a cancelled coroutine throws instead.
+  // The upstream work runs while the client connection watches for a hang-up: when the client
+  // leaves first, the upstream operations are cancelled and fail with operation_aborted. That is
+  // the client's doing, not the gateway's: no `error` record, no upstream error counted, nothing
+  // answered. Ask with `co_await this_coro::cancellation_state` (which never suspends): awaiting
+  // anything else in a cancelled coroutine throws instead.
   static bool client_left(const net::cancellation_state& cs) {
     return cs.cancelled() != net::cancellation_type::none;
   }
 
-  task<bool> forward(ClientConnection& conn, Ctx& ctx, http::request<http::string_body> up,
-                     std::optional<std::string> lock_key, Relay& relay) {
-    std::optional<SessionLocks::Guard> guard;
+  // Takes the session's lock (into `guard`), sends the request and reads the response head by
+  // `deadline`. Null when there is nothing to relay: a failure, already answered here, or the
+  // client left.
+  task<upstream::ExchangePtr> open_upstream(ClientConnection& conn, Ctx& ctx,
+                                            http::request<http::string_body> up,
+                                            std::optional<std::string> lock_key, Relay& relay,
+                                            std::optional<SessionLocks::Guard>& guard,
+                                            Clock::time_point& deadline) {
     if (lock_key && svc_->config->upstream.serialize_sessions) {
       guard.emplace(co_await svc_->sessions.acquire(*lock_key));
-      if (!guard->held()) co_return false;
+      if (!guard->held()) co_return nullptr;
     }
     const auto& ucfg = svc_->config->upstream;
     const auto up_start = Clock::now();
-    const auto deadline = up_start + ucfg.timeout;
+    deadline = up_start + ucfg.timeout;
     auto started = co_await svc_->upstream.start(std::move(up), deadline);
     if (auto* f = std::get_if<upstream::Failure>(&started)) {
       relay.upstream_us = micros_since(up_start);
       const net::cancellation_state cs = co_await net::this_coro::cancellation_state;
-      if (client_left(cs)) co_return false;
+      if (client_left(cs)) co_return nullptr;
       relay.status = static_cast<unsigned>(upstream::status_for(*f));
       svc_->metrics.upstream_error(upstream::code_for(*f));
       audit(ctx, "error", {{"code", upstream::code_for(*f)}, {"message", upstream::describe(*f)}});
@@ -717,17 +747,12 @@ class ProxyHandler final : public HandlerBase {
       relay.answered = true;
       relay.keep = co_await reply_error(conn, ctx, relay.status, std::move(code),
                                         std::move(message), nullptr, true);
-      co_return relay.keep;
+      co_return nullptr;
     }
     auto exchange = std::get<upstream::ExchangePtr>(std::move(started));
     relay.upstream_us = micros_since(up_start);
     relay.status = exchange->status();
-    if (exchange->is_event_stream()) {
-      co_await relay_stream(conn, ctx, *exchange, relay);
-    } else {
-      co_await relay_buffered(conn, ctx, *exchange, deadline, relay);
-    }
-    co_return relay.keep;
+    co_return exchange;
   }
 
   task<void> relay_buffered(ClientConnection& conn, Ctx& ctx, upstream::Exchange& exchange,
@@ -791,9 +816,8 @@ class ProxyHandler final : public HandlerBase {
     const bool head_keep_alive = res.keep_alive();
     res = {};
     const auto idle = svc_->config->upstream.stream_idle_timeout;
-    std::string piece;
     for (;;) {
-      piece.clear();
+      std::string piece;  // per event: no buffer kept while the stream waits for the next one
       const upstream::Failure f = co_await exchange.read_some(piece, idle, /*lean=*/true);
       if (!piece.empty()) {
         hash.update(piece);

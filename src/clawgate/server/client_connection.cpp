@@ -150,8 +150,11 @@ task<bool> ClientConnection::write_continue() {
   co_return !ec;
 }
 
+namespace {
+constexpr std::size_t kMaxPipelined = 64 * 1024;
+}  // namespace
+
 task<void> ClientConnection::wait_gone() {
-  static constexpr std::size_t kMaxPipelined = 64 * 1024;
   for (;;) {
     if (buf_.size() >= kMaxPipelined) {
       // Enough pipelined bytes kept; stop reading and wait to be cancelled.
@@ -167,6 +170,56 @@ task<void> ClientConnection::wait_gone() {
     if (ec || n == 0) co_return;  // closed or reset
     buf_.commit(n);
   }
+}
+
+void ClientConnection::start_watch() {
+  watch_ = {};
+  watch_wait();
+}
+
+void ClientConnection::watch_wait() {
+  // Enough pipelined bytes kept: stop reading; the client cannot be seen leaving any more.
+  watch_.pending = buf_.size() < kMaxPipelined;
+  if (!watch_.pending) return;
+  // The session joins every watch in stop_watch before it goes on, so `this` outlives it.
+  sock_.async_wait(socket_t::wait_read, [this](const error_code& ec) {
+    if (ec || watch_.stopping) {
+      watch_end(ec && !watch_.stopping);
+      return;
+    }
+    sock_.async_read_some(buf_.prepare(512), [this](const error_code& rec, std::size_t n) {
+      buf_.commit(n);
+      if (rec || n == 0 || watch_.stopping) {
+        watch_end(!watch_.stopping);  // closed or reset, unless we stopped first
+        return;
+      }
+      watch_wait();
+    });
+  });
+}
+
+void ClientConnection::watch_end(bool gone) {
+  watch_.pending = false;
+  if (gone) {
+    watch_.gone = true;
+    if (cancel_ != nullptr) cancel_->emit(net::cancellation_type::terminal);
+  }
+  if (watch_join_) {
+    auto join = std::move(*watch_join_);  // move-construct only (see docs/architecture.md)
+    watch_join_.reset();
+    std::move(join)();  // last: it resumes the session, which may end and destroy *this
+  }
+}
+
+task<bool> ClientConnection::stop_watch() {
+  if (watch_.pending) {
+    watch_.stopping = true;
+    error_code ignored;
+    sock_.cancel(ignored);  // nothing else is pending on the client socket now
+    co_await net::async_initiate<const net::use_awaitable_t<>, void()>(
+        [this](auto handler) { watch_join_.emplace(std::move(handler)); }, net::use_awaitable);
+  }
+  co_return watch_.gone;
 }
 
 task<void> ClientConnection::lingering_close() {

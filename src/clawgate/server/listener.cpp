@@ -1,5 +1,6 @@
 #include "clawgate/server/listener.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -61,14 +62,21 @@ task<void> Listener::accept_loop() {
       co_await backoff.async_wait();
       continue;
     }
-    net::co_spawn(strand, run_session(std::move(sock)), [name = name_](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        spdlog::error("{}: connection ended by exception: {}", name, x.what());
-      }
-    });
+    // The session's cancellation signal: ClientConnection emits it when the client hangs up
+    // while the upstream works. It lives in the completion handler, which outlives the session.
+    auto cancel = std::make_unique<net::cancellation_signal>();
+    net::cancellation_signal* signal = cancel.get();
+    net::co_spawn(
+        strand, run_session(std::move(sock), signal),
+        net::bind_cancellation_slot(
+            signal->slot(), [name = name_, cancel = std::move(cancel)](std::exception_ptr e) {
+              if (!e) return;
+              try {
+                std::rethrow_exception(e);
+              } catch (const std::exception& x) {
+                spdlog::error("{}: connection ended by exception: {}", name, x.what());
+              }
+            }));
   }
 }
 
@@ -84,11 +92,12 @@ void Listener::untrack(Handle h) {
   tracked_.erase(h);
 }
 
-task<void> Listener::run_session(socket_t sock) {
+task<void> Listener::run_session(socket_t sock, net::cancellation_signal* cancel) {
   const std::size_t now_active = ++active_;
   const auto strand = sock.get_executor();
   ClientConnection conn(std::move(sock), limits_);
   conn.set_drain_flag(&draining_);
+  conn.set_cancel_signal(cancel);
   const Handle h = track(strand);
   {
     std::lock_guard lock(mu_);

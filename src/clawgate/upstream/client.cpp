@@ -139,7 +139,17 @@ task<Failure> Exchange::read_some(std::string& out, Clock::duration budget, bool
   server::Watchdog dog(co_await net::this_coro::executor);
   dog.arm(budget, conn_->lowest());
   // TLS may hold decrypted bytes the socket no longer shows: only plain connections wait lean.
-  if (lean && conn_->plain && !conn_->secure && conn_->buffer.size() == 0) {
+  bool wait_first = false;
+  if (lean && conn_->plain && !conn_->secure) {
+    error_code pec;
+    wait_first = parse_buffered(pec);
+    if (pec) {
+      dog.disarm();
+      co_return classify_io(dog, pec);
+    }
+    if (parser_.is_done()) co_return Failure::none;
+  }
+  if (wait_first) {
     conn_->buffer.shrink_to_fit();
     std::vector<char>().swap(chunk_);
     auto [wec] = co_await conn_->plain->async_wait(socket_t::wait_read, use_tuple);
@@ -166,6 +176,26 @@ task<Failure> Exchange::read_some(std::string& out, Clock::duration budget, bool
   if (got == chunk_.size() && chunk_.size() < 64 * 1024) chunk_.resize(chunk_.size() * 2);
   if (ec) co_return classify_io(dog, ec);
   co_return Failure::none;
+}
+
+bool Exchange::parse_buffered(error_code& ec) {
+  while (conn_->buffer.size() > 0 && !parser_.is_done()) {
+    // No body buffer: the parser stops with need_buffer at the first body byte.
+    parser_.get().body().data = nullptr;
+    parser_.get().body().size = 0;
+    const std::size_t used = parser_.put(conn_->buffer.data(), ec);
+    conn_->buffer.consume(used);
+    if (ec == http::error::need_more) {
+      ec = {};
+      return true;
+    }
+    if (ec == http::error::need_buffer) {
+      ec = {};
+      return false;
+    }
+    if (ec || used == 0) return false;
+  }
+  return true;
 }
 
 task<Failure> Exchange::read_all(std::string& out, Clock::time_point deadline, std::size_t limit) {
@@ -267,7 +297,7 @@ task<std::variant<ConnectionPtr, Failure>> Client::connect(Clock::time_point dea
   if (cfg_.https) {
     socket_t sock = std::move(*conn->plain);
     conn->plain.reset();
-    conn->secure.emplace(std::move(sock), *tls_);
+    conn->secure = std::make_unique<net::ssl::stream<socket_t>>(std::move(sock), *tls_);
     if (!SSL_set_tlsext_host_name(conn->secure->native_handle(), cfg_.host.c_str())) {
       co_return Failure::tls;
     }
