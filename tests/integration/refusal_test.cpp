@@ -135,6 +135,11 @@ TEST_F(Refusal, DefaultDenyForToolWithoutRule) {
   const HttpResponse r =
       post(kToolsPath, R"({"tool":"web_search","args":{"query":"x"}})", employee());
   EXPECT_NO_FATAL_FAILURE(expect_error(r, 403, "policy_denied", Shape::tools));
+  // No rule decided it: the error names none (not "rule": "") and says why.
+  const auto j = json_body(r);
+  EXPECT_FALSE(j["error"].contains("rule")) << r.describe();
+  EXPECT_NE(j["error"].value("reason", "").find("default_decision"), std::string::npos)
+      << r.describe();
 }
 
 TEST_F(Refusal, ChatDeniedForRoleWithoutRule) {

@@ -461,7 +461,9 @@ class ProxyHandler final : public HandlerBase {
                                      "the audit log cannot be written; nothing was forwarded",
                                      nullptr, true);
     }
-    const json rule_extra = {{"rule", verdict.deciding_rule}, {"reason", verdict.reason}};
+    // No rule decided a default decision: the refusal names none rather than "".
+    json rule_extra = {{"reason", verdict.reason}};
+    if (!verdict.deciding_rule.empty()) rule_extra["rule"] = verdict.deciding_rule;
     std::optional<std::string> presented;
     if (const auto it = req.find(kApprovalHeader); it != req.end()) {
       presented = std::string(it->value());
