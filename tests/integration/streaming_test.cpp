@@ -21,7 +21,20 @@ std::string chat_event(int n) {
          std::to_string(n) + "\"},\"finish_reason\":null}]}\n\n";
 }
 
-class Streaming : public ProxyTest {};
+class Streaming : public ProxyTest {
+ protected:
+  // Connects `c`, sends a streamed chat and reads the response head, which must be 200.
+  HttpResponse open_stream(RawClient& c) {
+    HttpResponse head;
+    [&] {
+      ASSERT_TRUE(c.connect(port()));
+      ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
+      head = c.read_head(Millis{10000});
+      ASSERT_EQ(head.status, 200) << head.describe();
+    }();
+    return head;
+  }
+};
 
 TEST_F(Streaming, SseEventsRelayedAsTheyArrive) {
   const std::vector<std::string> events{chat_event(1), chat_event(2), "data: [DONE]\n\n"};
@@ -45,10 +58,8 @@ TEST_F(Streaming, SseEventsRelayedAsTheyArrive) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
 
   RawClient c;
-  ASSERT_TRUE(c.connect(port()));
-  ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
-  const HttpResponse head = c.read_head(Millis{10000});
-  ASSERT_EQ(head.status, 200) << head.describe();
+  HttpResponse head;
+  ASSERT_NO_FATAL_FAILURE(head = open_stream(c));
   EXPECT_EQ(head.header("content-type").value_or("").rfind("text/event-stream", 0), 0u)
       << head.describe();
   EXPECT_TRUE(is_trace_id(head.header("x-clawgate-trace-id").value_or(""))) << head.describe();
@@ -99,10 +110,7 @@ TEST_F(Streaming, SplitOrJoinedChunkFramingRelaysEveryEventAtOnce) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
 
   RawClient c;
-  ASSERT_TRUE(c.connect(port()));
-  ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
-  const HttpResponse head = c.read_head(Millis{10000});
-  ASSERT_EQ(head.status, 200) << head.describe();
+  ASSERT_NO_FATAL_FAILURE(open_stream(c));
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto event = c.read_sse_event(Millis{10000});
     ASSERT_TRUE(event.has_value()) << "event " << i + 1 << ": " << c.last_error();
@@ -171,10 +179,7 @@ TEST_F(Streaming, SseCutMidStreamIsNotRelayedAsACleanEnd) {
   });
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   RawClient c;
-  ASSERT_TRUE(c.connect(port()));
-  ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
-  const HttpResponse head = c.read_head(Millis{10000});
-  ASSERT_EQ(head.status, 200) << head.describe();
+  ASSERT_NO_FATAL_FAILURE(open_stream(c));
   bool complete = true;
   const std::string all = c.read_body_rest(Millis{10000}, &complete);
   ASSERT_GE(all.size(), e1.size() + e2.size());
@@ -213,10 +218,7 @@ TEST_F(Streaming, ClientDisconnectClosesTheUpstreamConnection) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   {
     RawClient c;
-    ASSERT_TRUE(c.connect(port()));
-    ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
-    const HttpResponse head = c.read_head(Millis{10000});
-    ASSERT_EQ(head.status, 200) << head.describe();
+    ASSERT_NO_FATAL_FAILURE(open_stream(c));
     ASSERT_TRUE(c.read_sse_event(Millis{10000}).has_value()) << c.last_error();
     c.close();  // the client goes away mid-stream
   }
@@ -237,10 +239,7 @@ TEST_F(Streaming, SseSilentPastStreamIdleTimeoutIsCut) {
   });
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   RawClient c;
-  ASSERT_TRUE(c.connect(port()));
-  ASSERT_TRUE(c.send(make_request("POST", kChatPath, port(), employee(), kStreamChat)));
-  const HttpResponse head = c.read_head(Millis{10000});
-  ASSERT_EQ(head.status, 200) << head.describe();
+  ASSERT_NO_FATAL_FAILURE(open_stream(c));
   bool complete = true;
   const std::string all = c.read_body_rest(Millis{6000}, &complete);
   ASSERT_GE(all.size(), chat_event(1).size()) << c.last_error();

@@ -30,6 +30,12 @@ Spec red_terms(std::vector<std::string> terms) {
   return s;
 }
 
+Spec red_patterns(std::vector<std::string> patterns) {
+  Spec s;
+  s.red.patterns = std::move(patterns);
+  return s;
+}
+
 // The matched terms of one text, as configured.
 std::vector<std::string> terms_of(const Classifier& c, std::string_view text) {
   std::vector<std::string> out;
@@ -292,10 +298,8 @@ TEST(Classifier, ConcurrentClassifyIsConsistent) {
 // Patterns run only when RE2's prefilter literals ("atoms") are found in the normalised text.
 // Each case here is one way a literal could hide from that search; a match must still be found.
 TEST(Classifier, PatternPrefilterKeepsEveryMatch) {
-  Spec spec;
-  spec.red.patterns = {"-----BEGIN [A-Z ]*PRIVATE KEY-----", "(?i)sk-[a-z]{3}", "(?i)wire",
-                       "AKIA[0-9A-Z]{16}"};
-  const auto c = build_ok(spec);
+  const auto c = build_ok(red_patterns(
+      {"-----BEGIN [A-Z ]*PRIVATE KEY-----", "(?i)sk-[a-z]{3}", "(?i)wire", "AKIA[0-9A-Z]{16}"}));
   ASSERT_TRUE(c);
   // Atoms that begin or end with separators, at the very start and end of the text.
   EXPECT_TRUE(red(*c, "-----BEGIN RSA PRIVATE KEY-----"));
@@ -311,16 +315,12 @@ TEST(Classifier, PatternPrefilterKeepsEveryMatch) {
   EXPECT_FALSE(red(*c, "key=AKIA-ABCDEFGHIJKLMNOP;"));
   EXPECT_FALSE(red(*c, "the sky is blue"));
   // A non-ASCII atom counts as always found.
-  Spec accented;
-  accented.red.patterns = {"caf\xC3\xA9", "AKIA[0-9A-Z]{16}"};
-  const auto a = build_ok(accented);
+  const auto a = build_ok(red_patterns({"caf\xC3\xA9", "AKIA[0-9A-Z]{16}"}));
   ASSERT_TRUE(a);
   EXPECT_TRUE(red(*a, "un caf\xC3\xA9"));
   EXPECT_FALSE(red(*a, "un cafe"));
   // A pattern with no atom at all still runs.
-  Spec digits;
-  digits.red.patterns = {"[0-9]{12}", "AKIA[0-9A-Z]{16}"};
-  const auto d = build_ok(digits);
+  const auto d = build_ok(red_patterns({"[0-9]{12}", "AKIA[0-9A-Z]{16}"}));
   ASSERT_TRUE(d);
   EXPECT_TRUE(red(*d, "card 123456789012"));
 }
