@@ -241,9 +241,17 @@ TEST_F(Approval, HoldModeAnswersAsDeferWhenTheHoldEnds) {
     }
     ASSERT_EQ(pending, 2u) << "the second request was never held";
   }
-  std::this_thread::sleep_for(Millis{300});
+  // Longer than the hold: had the hang-up not ended it, it would answer approval_required.
+  std::this_thread::sleep_for(Millis{2500});
   EXPECT_EQ(upstream_->proxied_count(), 0u);
   EXPECT_EQ(json_body(admin("GET", "/v1/approvals?state=pending"))["approvals"].size(), 2u);
+  ASSERT_EQ(proxy_->stop(Millis{8000}).value_or(-1), 0);
+  int answered = 0;
+  for (const auto& rec : audit_records()) {
+    answered += rec.value("stage", "") == "rejected" &&
+                rec["data"].value("code", "") == "approval_required";
+  }
+  EXPECT_EQ(answered, 1) << "the hold of the request whose client left was not ended";
 }
 
 TEST_F(Approval, ApprovalsSurviveARestart) {

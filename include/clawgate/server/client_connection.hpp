@@ -96,16 +96,12 @@ class ClientConnection {
   // that precede reading its body.
   task<bool> write_continue();
 
-  // Completes when the client closes or resets the connection (bytes it pipelines meanwhile are
-  // kept for the next request). Used with `||` around a request held for approval: client
-  // gone → cancel. The upstream work uses start_watch instead (no coroutine per request).
-  task<void> wait_gone();
-
-  // The same watch without a coroutine of its own, for held streams: a hang-up (or a failed
-  // wait) emits terminal cancellation on `cancel`, which the listener bound to the session's
-  // coroutine, so the awaited upstream work is cancelled. stop_watch must follow before the
-  // connection is used again; it resumes once the watch's pending operation has ended and
-  // returns whether the client left.
+  // Watches for the client closing or resetting the connection while the upstream works or a
+  // request is held for approval (bytes it pipelines meanwhile are kept for the next request,
+  // up to 64 KiB), without a coroutine of its own: a hang-up (or a failed wait) emits terminal
+  // cancellation on `cancel`, which the listener bound to the session's coroutine, so what the
+  // session awaits is cancelled. stop_watch must follow before the connection is used again; it
+  // resumes once the watch's pending operation has ended and returns whether the client left.
   void set_cancel_signal(net::cancellation_signal* cancel) { cancel_ = cancel; }
   void start_watch();
   bool watch_saw_gone() const { return watch_.gone; }

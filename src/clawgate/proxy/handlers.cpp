@@ -1,7 +1,6 @@
 #include "clawgate/proxy/handlers.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <spdlog/spdlog.h>
@@ -572,10 +571,11 @@ class ProxyHandler final : public HandlerBase {
     const approval::Approval a = std::get<approval::Approval>(std::move(created));
     audit_approval_transitions(*svc_);
     if (svc_->config->approvals.hold_s > 0) {
-      using namespace net::experimental::awaitable_operators;
-      auto held = co_await (hold_for_decision(a.id) || conn.wait_gone());
-      if (held.index() == 1) co_return g;  // the client left; the approval stays pending
-      const std::optional<approval::Approval> now = std::get<0>(std::move(held));
+      // As for the upstream work: a hang-up cancels the hold (ClientConnection::start_watch).
+      conn.start_watch();
+      const std::optional<approval::Approval> now = co_await hold_for_decision(a.id);
+      if (conn.watch_saw_gone()) co_await net::this_coro::reset_cancellation_state();
+      if (co_await conn.stop_watch()) co_return g;  // the client left; the approval stays pending
       if (now && now->state == approval::State::approved) {
         co_return co_await use_approval(conn, ctx, a.id, request_hash);
       }
@@ -605,6 +605,9 @@ class ProxyHandler final : public HandlerBase {
       if (!a || a->state != approval::State::pending || Clock::now() >= until) co_return a;
       const Clock::duration step = std::min<Clock::duration>(std::chrono::milliseconds(200),
                                                              until - Clock::now());
+      // A hang-up that came while the timer's completion was already queued: stop here, as
+      // awaiting anything more in a cancelled coroutine throws.
+      if (client_left(co_await net::this_coro::cancellation_state)) co_return std::nullopt;
       timer.expires_after(step);
       const auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
       if (ec) co_return std::nullopt;

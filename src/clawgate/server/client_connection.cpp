@@ -154,24 +154,6 @@ namespace {
 constexpr std::size_t kMaxPipelined = 64 * 1024;
 }  // namespace
 
-task<void> ClientConnection::wait_gone() {
-  for (;;) {
-    if (buf_.size() >= kMaxPipelined) {
-      // Enough pipelined bytes kept; stop reading and wait to be cancelled.
-      timer_t forever(sock_.get_executor(), Clock::time_point::max());
-      co_await forever.async_wait();
-      co_return;
-    }
-    // This only notices a hang-up (and keeps any pipelined bytes) while the answer is on its
-    // way, which for a stream can be a long time: wait with no buffer, read once readable.
-    auto [wec] = co_await sock_.async_wait(socket_t::wait_read);
-    if (wec) co_return;  // cancelled because the exchange finished, or the socket failed
-    auto [ec, n] = co_await sock_.async_read_some(buf_.prepare(512));
-    if (ec || n == 0) co_return;  // closed or reset
-    buf_.commit(n);
-  }
-}
-
 void ClientConnection::start_watch() {
   watch_ = {};
   watch_wait();
