@@ -218,7 +218,7 @@ class TermMatcher {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
     if (n < kMinSplit) {
-      walk(text, 0, n, hits);
+      walk(text, 0, 0, n, hits);
       return;
     }
     const std::uint32_t* delta = delta_.data();
@@ -245,37 +245,30 @@ class TermMatcher {
         if (r3 >= loud) report(text, len3 + j + 1, r3 / nc_, hits);
       }
     }
-    const std::uint32_t row[kStreams] = {r0, r1, r2, r3};
     // The last piece takes the remainder; the others finish the keys under way at their end.
-    std::uint32_t last = row[kStreams - 1];
-    for (std::size_t i = kStreams * len; i < n; ++i) {
-      last = delta[last + cls[p[i]]];
-      if (last >= loud) [[unlikely]] report(text, i + 1, last / nc_, hits);
-    }
-    for (std::size_t k = 0; k + 1 < kStreams; ++k) {
-      std::uint32_t r = row[k];
-      const std::size_t end = (k + 1) * len;
-      for (std::size_t i = end; i < n && depth_[r / nc_] > i - end; ++i) {
-        r = delta[r + cls[p[i]]];
-        if (r >= loud) [[unlikely]] report(text, i + 1, r / nc_, hits);
-      }
-    }
+    walk(text, r3, len3 + len, n, hits);
+    walk(text, r0, len, n, hits, len);
+    walk(text, r1, 2 * len, n, hits, 2 * len);
+    walk(text, r2, len3, n, hits, len3);
   }
 
  private:
   // Texts shorter than this are walked in one piece.
   static constexpr std::size_t kStreams = 4;
   static constexpr std::size_t kMinSplit = 256;
+  static constexpr std::size_t kNoSettle = static_cast<std::size_t>(-1);
 
-  // One walk over text[begin, end) from the root.
-  void walk(std::string_view text, std::size_t begin, std::size_t end,
-            std::vector<std::uint32_t>& hits) const {
+  // Walks text[begin, end) on from `row`, reporting what ends on the way. With `settle`, it
+  // stops earlier, once no key that began before `settle` can still be under way (the state's
+  // depth is at most the bytes read past `settle`).
+  void walk(std::string_view text, std::uint32_t row, std::size_t begin, std::size_t end,
+            std::vector<std::uint32_t>& hits, std::size_t settle = kNoSettle) const {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::uint32_t* delta = delta_.data();
     const std::uint8_t* cls = cls_.data();
     const std::uint32_t loud = first_reporting_row_;
-    std::uint32_t row = 0;
     for (std::size_t i = begin; i < end; ++i) {
+      if (i >= settle && depth_[row / nc_] <= i - settle) return;
       row = delta[row + cls[p[i]]];
       if (row >= loud) [[unlikely]] report(text, i + 1, row / nc_, hits);
     }
