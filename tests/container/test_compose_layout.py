@@ -49,7 +49,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 import test_openclaw_e2e as e2e  # noqa: E402
 from test_container import (Podman, free_port, log, refuse_to_start,  # noqa: E402
-                            run_suite, stderr_without_podman_noise)
+                            run_suite, stderr_without_podman_noise, wait_ready)
 
 IMAGES = {
     "clawgate": os.environ.get("CLAWGATE_IMAGE", "localhost/clawgate:dev"),
@@ -145,17 +145,9 @@ class Layout:
                  "-e", "OPENCLAW_GATEWAY_TOKEN", "-e", "CLAWGATE_AUDIT_KEY",
                  "-v", f"{self.docker}/config.local.json:/etc/clawgate/config.json:ro",
                  "-v", f"{self.volumes[1]}:/var/lib/clawgate", env=secrets_env)
-        deadline = time.monotonic() + CLAWGATE_READY_S
-        while True:
-            try:
-                if e2e.request(self.proxy, "GET", "/readyz", timeout=5).status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or not self.running("clawgate"):
-                raise RuntimeError("clawgate did not turn ready on the published port:\n" +
-                                   self.logs("clawgate") + "\n" + self.logs("mock-model"))
-            time.sleep(0.5)
+        if not wait_ready(self.proxy, CLAWGATE_READY_S, lambda: self.running("clawgate"), 0.5):
+            raise RuntimeError("clawgate did not turn ready on the published port:\n" +
+                               self.logs("clawgate") + "\n" + self.logs("mock-model"))
         self.timings["all up"] = time.monotonic() - t0
         log(f"clawgate ready on 127.0.0.1:{self.port} after {self.timings['all up']:.1f}s")
 
@@ -193,7 +185,7 @@ class ComposeLayout(unittest.TestCase):
         return {"Authorization": f"Bearer {L.client_token}"}
 
     def chat(self, text):
-        return {"model": "openclaw", "messages": [{"role": "user", "content": text}]}
+        return e2e.chat_body(text)
 
     def test_00_compose_file_matches(self):
         """docker/compose.yaml still describes the layout run here (images, namespace, mounts)"""

@@ -60,6 +60,21 @@ def log(msg):
     print(f"container: {msg}", file=sys.stderr, flush=True)
 
 
+def wait_ready(proxy, seconds, running, interval):
+    """Polls GET /readyz on `proxy`: True once it answers 200, False once `running()` is false
+    or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if e2e.request(proxy, "GET", "/readyz", timeout=5).status == 200:
+                return True
+        except OSError:
+            pass
+        if time.monotonic() > deadline or not running():
+            return False
+        time.sleep(interval)
+
+
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -174,16 +189,8 @@ class Env:
             raise RuntimeError(f"podman run failed ({r.returncode}):\n{r.stderr[-3000:]}")
         self.container_started = True
         self.proxy = ("127.0.0.1", self.port)
-        deadline = time.monotonic() + START_S
-        while True:
-            try:
-                if e2e.request(self.proxy, "GET", "/readyz", timeout=5).status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or not self.running():
-                raise RuntimeError("the container did not turn ready:\n" + self.logs())
-            time.sleep(0.3)
+        if not wait_ready(self.proxy, START_S, self.running, 0.3):
+            raise RuntimeError("the container did not turn ready:\n" + self.logs())
         self.timings["container start"] = time.monotonic() - t0
         log(f"container {self.name} ready on 127.0.0.1:{self.port} after "
             f"{self.timings['container start']:.1f}s")
@@ -236,7 +243,7 @@ class ContainerTests(unittest.TestCase):
         return {"Authorization": f"Bearer {ENV.client_token}"}
 
     def chat(self, text):
-        return {"model": "openclaw", "messages": [{"role": "user", "content": text}]}
+        return e2e.chat_body(text)
 
     def run_in_image(self, script, timeout=60):
         """A shell command in a throw-away container of the image, as its default user."""

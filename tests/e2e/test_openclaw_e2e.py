@@ -66,6 +66,13 @@ def marker(tag):
     return "zq" + tag + "".join(secrets.choice("bcdfghjkmnpqrstvwxz") for _ in range(6))
 
 
+def chat_body(text, **extra):
+    """A chat completion request with one user message."""
+    body = {"model": "openclaw", "messages": [{"role": "user", "content": text}]}
+    body.update(extra)
+    return body
+
+
 def alive(pid):
     """The process exists and is not a zombie."""
     try:
@@ -484,9 +491,7 @@ class OpenClawE2E(unittest.TestCase):
         return body["error"]
 
     def chat(self, text, **extra):
-        body = {"model": "openclaw", "messages": [{"role": "user", "content": text}]}
-        body.update(extra)
-        return body
+        return chat_body(text, **extra)
 
     # -- cases ----------------------------------------------------------------------------------
     def test_01_readyz_and_auth(self):

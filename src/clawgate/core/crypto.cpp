@@ -17,10 +17,7 @@ namespace {
 
 // Fetched once: EVP_sha256() makes OpenSSL 3 look the implementation up again on every use.
 const EVP_MD* sha256_md() {
-  static EVP_MD* md = [] {
-    EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    return m;
-  }();
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   return md != nullptr ? md : EVP_sha256();
 }
 

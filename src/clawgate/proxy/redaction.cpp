@@ -13,8 +13,8 @@ namespace {
 
 constexpr std::string_view kRedacted = "[REDACTED]";
 
-// Secret shapes that are never worth keeping in an audit file, whatever the policy says.
-// The built-in secret shapes, compiled once.
+// Secret shapes that are never worth keeping in an audit file, whatever the policy says
+// (policy::builtin_redact_patterns), compiled once.
 const std::vector<std::unique_ptr<re2::RE2>>& builtin_patterns() {
   static const auto* patterns = [] {
     auto* v = new std::vector<std::unique_ptr<re2::RE2>>();
