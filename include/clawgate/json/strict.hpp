@@ -17,4 +17,9 @@ struct StrictParse {
 
 StrictParse parse_strict(std::string_view text, std::size_t max_depth = 64);
 
+// For reading what the upstream answered, where nothing is refused but the answer is only
+// looked at: like nlohmann::json::parse (a later duplicate key wins, a BOM is skipped), and
+// nothing on invalid JSON or UTF-8 or nesting deeper than 512. Never throws.
+std::optional<nlohmann::json> parse_lenient(std::string_view text);
+
 }  // namespace clawgate::json

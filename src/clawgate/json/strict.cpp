@@ -1,8 +1,14 @@
 #include "clawgate/json/strict.hpp"
 
-#include <cstddef>
-#include <exception>
-#include <unordered_set>
+#include <locale.h>
+
+#include <cerrno>
+#include <clocale>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -14,6 +20,17 @@ using nlohmann::json;
 // Error strings go to clients and the audit log: never copy much of the input into them.
 constexpr std::size_t kMaxKeyInError = 64;
 constexpr std::size_t kMaxPointerInError = 160;
+// parse_lenient's nesting bound: the parser recurses once per level.
+constexpr std::size_t kLenientMaxDepth = 512;
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+
+std::uint64_t load8(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
 
 // Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlongs, no
 // surrogates, nothing above U+10FFFF), or npos.
@@ -25,6 +42,9 @@ std::size_t invalid_utf8_at(std::string_view s) {
     return k < n && p[k] >= lo && p[k] <= hi;
   };
   while (i < n) {
+    // Most request text is ASCII: eight bytes at a time while no byte has its high bit set.
+    while (i + 8 <= n && (load8(s.data() + i) & kHigh) == 0) i += 8;
+    if (i >= n) break;
     const unsigned char c = p[i];
     if (c < 0x80) {
       ++i;
@@ -55,7 +75,6 @@ std::size_t invalid_utf8_at(std::string_view s) {
   }
   return std::string_view::npos;
 }
-
 
 // RFC 6901 escaping; control bytes become '?' so the message stays one printable line.
 void append_pointer_token(std::string& out, std::string_view token) {
@@ -89,45 +108,69 @@ std::string quote_key(std::string_view key) {
   return json(k).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// Follows the parser's events to know where it is (a JSON Pointer) and which keys each open
-// object has already seen.
-class Checker {
- public:
-  explicit Checker(std::size_t max_depth) : max_depth_(max_depth) {}
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 
-  bool on_event(json::parse_event_t event, const json& parsed) {
-    // After the first error the parser keeps going to the end; discard everything and stop
-    // bookkeeping (nlohmann skips end events of discarded containers).
-    if (!error_.empty()) return false;
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (frames_.size() >= max_depth_) {
-          error_ = "nesting deeper than " + std::to_string(max_depth_) + " at " + pointer();
-          return false;
-        }
-        frames_.push_back(Frame{event == json::parse_event_t::object_start, {}, {}, 0});
-        return true;
-      case json::parse_event_t::key: {
-        Frame& top = frames_.back();
-        const auto& key = parsed.get_ref<const std::string&>();
-        if (!top.keys.insert(key).second) {
-          frames_.pop_back();  // the object's own pointer excludes its current key
-          error_ = "duplicate key " + quote_key(key) + " at " + pointer();
-          return false;
-        }
-        top.key = key;
-        return true;
-      }
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        frames_.pop_back();
-        element_done();
-        return true;
-      case json::parse_event_t::value:
-        element_done();
-        return true;
-    }
+void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// strtod in the "C" locale whatever the process locale: the same doubles nlohmann's own
+// parser produces (it reads numbers with strtod too).
+double parse_double(const char* first, const char* last) {
+  static const locale_t c_locale = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(nullptr));
+  char small[64];
+  std::string big;
+  const std::size_t n = static_cast<std::size_t>(last - first);
+  const char* z = nullptr;
+  if (n < sizeof small) {
+    std::memcpy(small, first, n);
+    small[n] = '\0';
+    z = small;
+  } else {
+    big.assign(first, n);
+    z = big.c_str();
+  }
+  return strtod_l(z, nullptr, c_locale);
+}
+
+// A recursive-descent parser straight into nlohmann::json values: the same values (types
+// included) as nlohmann::json::parse, without its per-character lexer. Recursion depth is
+// bounded by max_depth.
+class Parser {
+ public:
+  enum class Duplicates { refuse, last_wins };
+
+  Parser(std::string_view text, std::size_t max_depth, Duplicates dup)
+      : begin_(text.data()),
+        p_(text.data()),
+        end_(text.data() + text.size()),
+        max_depth_(max_depth),
+        dup_(dup) {}
+
+  bool document(json& out) {
+    skip_ws();
+    if (!value(out)) return false;
+    skip_ws();
+    if (p_ != end_) return syntax();
     return true;
   }
 
@@ -136,28 +179,310 @@ class Checker {
  private:
   struct Frame {
     bool object = false;
-    std::unordered_set<std::string> keys;
-    std::string key;        // object: the member being parsed
-    std::size_t index = 0;  // array: elements completed so far = index of the current one
+    const std::string* key = nullptr;  // object: the member being parsed
+    std::size_t index = 0;             // array: index of the element being parsed
   };
 
-  void element_done() {
-    if (!frames_.empty() && !frames_.back().object) ++frames_.back().index;
+  bool syntax() {
+    error_ = "invalid JSON at byte " + std::to_string(p_ - begin_);
+    return false;
   }
 
-  // Pointer of the value the open frames lead to: each frame contributes the step to its current
-  // child. "/" stands for the root, as users read it.
-  std::string pointer() const {
+  void skip_ws() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  // Pointer of the value the open frames lead to. "/" stands for the root, as users read it.
+  std::string pointer(std::size_t frames) const {
     std::string out;
-    for (const Frame& f : frames_) {
-      append_pointer_token(out, f.object ? f.key : std::to_string(f.index));
+    for (std::size_t i = 0; i < frames; ++i) {
+      const Frame& f = frames_[i];
+      append_pointer_token(out, f.object ? std::string_view(*f.key) : std::to_string(f.index));
       if (out.size() > kMaxPointerInError) break;
     }
     truncate_utf8(out, kMaxPointerInError);
     return out.empty() ? "/" : out;
   }
 
+  bool value(json& out) {
+    if (p_ == end_) return syntax();
+    switch (*p_) {
+      case '{':
+        return object(out);
+      case '[':
+        return array(out);
+      case '"': {
+        std::string s;
+        if (!string(s)) return false;
+        out = std::move(s);
+        return true;
+      }
+      case 't':
+        return literal("true", 4, out, json(true));
+      case 'f':
+        return literal("false", 5, out, json(false));
+      case 'n':
+        return literal("null", 4, out, json(nullptr));
+      default:
+        return number(out);
+    }
+  }
+
+  bool literal(const char* word, std::size_t n, json& out, json v) {
+    for (std::size_t i = 0; i < n; ++i, ++p_) {
+      if (p_ == end_ || *p_ != word[i]) return syntax();
+    }
+    out = std::move(v);
+    return true;
+  }
+
+  bool open(bool object) {
+    if (frames_.size() >= max_depth_) {
+      if (dup_ == Duplicates::last_wins) {
+        error_ = "nesting too deep";
+      } else {
+        error_ =
+            "nesting deeper than " + std::to_string(max_depth_) + " at " + pointer(frames_.size());
+      }
+      return false;
+    }
+    frames_.push_back(Frame{object, nullptr, 0});
+    ++p_;
+    skip_ws();
+    return true;
+  }
+
+  bool object(json& out) {
+    if (!open(true)) return false;
+    out = json::object();
+    auto& members = out.get_ref<json::object_t&>();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+      frames_.pop_back();
+      return true;
+    }
+    std::string key;
+    for (;;) {
+      if (p_ == end_ || *p_ != '"') return syntax();
+      key.clear();
+      if (!string(key)) return false;
+      auto [it, inserted] = members.try_emplace(std::move(key));
+      if (!inserted) {
+        if (dup_ == Duplicates::refuse) {
+          error_ = "duplicate key " + quote_key(it->first) + " at " + pointer(frames_.size() - 1);
+          return false;
+        }
+        it->second = nullptr;
+      }
+      frames_.back().key = &it->first;
+      skip_ws();
+      if (p_ == end_ || *p_ != ':') return syntax();
+      ++p_;
+      skip_ws();
+      if (!value(it->second)) return false;
+      skip_ws();
+      if (p_ == end_) return syntax();
+      if (*p_ == ',') {
+        ++p_;
+        skip_ws();
+        continue;
+      }
+      if (*p_ != '}') return syntax();
+      ++p_;
+      frames_.pop_back();
+      return true;
+    }
+  }
+
+  bool array(json& out) {
+    if (!open(false)) return false;
+    out = json::array();
+    auto& elements = out.get_ref<json::array_t&>();
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+      frames_.pop_back();
+      return true;
+    }
+    for (;;) {
+      frames_.back().index = elements.size();
+      if (!value(elements.emplace_back())) return false;
+      skip_ws();
+      if (p_ == end_) return syntax();
+      if (*p_ == ',') {
+        ++p_;
+        skip_ws();
+        continue;
+      }
+      if (*p_ != ']') return syntax();
+      ++p_;
+      frames_.pop_back();
+      return true;
+    }
+  }
+
+  // At an opening quote; appends the decoded string to `out`. The text is valid UTF-8 already.
+  bool string(std::string& out) {
+    ++p_;
+    for (;;) {
+      const char* run = p_;
+      // Eight plain bytes at a time (no quote, backslash or control character).
+      while (end_ - p_ >= 8) {
+        const std::uint64_t w = load8(p_);
+        const std::uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;
+        const std::uint64_t q = w ^ (kOnes * '"');
+        const std::uint64_t quote = (q - kOnes) & ~q & kHigh;
+        const std::uint64_t b = w ^ (kOnes * '\\');
+        const std::uint64_t backslash = (b - kOnes) & ~b & kHigh;
+        if ((control | quote | backslash) != 0) break;
+        p_ += 8;
+      }
+      while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
+        ++p_;
+      }
+      out.append(run, p_);
+      if (p_ == end_) return syntax();
+      if (*p_ == '"') {
+        ++p_;
+        return true;
+      }
+      if (*p_ != '\\') return syntax();  // a control character must be escaped
+      if (!escape(out)) return false;
+    }
+  }
+
+  // At a backslash.
+  bool escape(std::string& out) {
+    ++p_;
+    if (p_ == end_) return syntax();
+    switch (*p_) {
+      case '"':
+        out.push_back('"');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '/':
+        out.push_back('/');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'u': {
+        std::uint32_t cp = 0;
+        if (!hex4(cp)) return false;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return syntax();  // a low surrogate alone
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          // A high surrogate must be followed by an escaped low one.
+          if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return syntax();
+          ++p_;
+          std::uint32_t low = 0;
+          if (!hex4(low)) return false;
+          if (low < 0xDC00 || low > 0xDFFF) return syntax();
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        }
+        append_utf8(out, cp);
+        return true;
+      }
+      default:
+        return syntax();
+    }
+    ++p_;
+    return true;
+  }
+
+  // At the 'u' of \uXXXX; leaves p_ after the four digits.
+  bool hex4(std::uint32_t& cp) {
+    ++p_;
+    for (int i = 0; i < 4; ++i, ++p_) {
+      const int d = p_ == end_ ? -1 : hex_digit(*p_);
+      if (d < 0) return syntax();
+      cp = (cp << 4) | static_cast<std::uint32_t>(d);
+    }
+    return true;
+  }
+
+  bool digits() {
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return syntax();
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    return true;
+  }
+
+  // JSON's number grammar; integers become number_integer (negative) or number_unsigned, as
+  // with nlohmann, unless they overflow 64 bits, then they are doubles like the rest.
+  bool number(json& out) {
+    const char* first = p_;
+    const bool negative = *p_ == '-';
+    if (negative) ++p_;
+    if (p_ == end_) return syntax();
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    } else {
+      return syntax();
+    }
+    bool integer = true;
+    if (p_ != end_ && *p_ == '.') {
+      integer = false;
+      ++p_;
+      if (!digits()) return false;
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      ++p_;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (!digits()) return false;
+    }
+    if (integer) {
+      // Accumulate with overflow checks; on overflow fall through to a double.
+      std::uint64_t u = 0;
+      bool overflow = false;
+      for (const char* d = negative ? first + 1 : first; d != p_; ++d) {
+        const auto digit = static_cast<std::uint64_t>(*d - '0');
+        if (u > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) {
+          overflow = true;
+          break;
+        }
+        u = u * 10 + digit;
+      }
+      if (!overflow && !negative) {
+        out = u;
+        return true;
+      }
+      constexpr auto kMinMagnitude =
+          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) + 1;
+      if (!overflow && u <= kMinMagnitude) {
+        out = u == kMinMagnitude ? std::numeric_limits<std::int64_t>::min()
+                                 : -static_cast<std::int64_t>(u);
+        return true;
+      }
+    }
+    const double d = parse_double(first, p_);
+    if (!std::isfinite(d)) {
+      error_ = "number out of range";
+      return false;
+    }
+    out = d;
+    return true;
+  }
+
+  const char* begin_;
+  const char* p_;
+  const char* end_;
   std::size_t max_depth_;
+  Duplicates dup_;
   std::vector<Frame> frames_;
   std::string error_;
 };
@@ -179,34 +504,23 @@ StrictParse parse_strict(std::string_view text, std::size_t max_depth) {
     out.error = "invalid UTF-8 at byte " + std::to_string(bad);
     return out;
   }
-  Checker checker(max_depth);
-  try {
-    json::parser_callback_t cb = [&checker](int /*depth*/, json::parse_event_t event,
-                                            json& parsed) {
-      return checker.on_event(event, parsed);
-    };
-    json value = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true,
-                             /*ignore_comments=*/false);
-    if (!checker.error().empty()) {
-      out.error = checker.error();
-    } else if (value.is_discarded()) {
-      out.error = "invalid JSON";
-    } else {
-      out.value = std::move(value);
-    }
-  } catch (const json::parse_error& e) {
-    // The first problem in document order wins; nlohmann's own text quotes input, so it is
-    // replaced by the byte offset.
-    // e.byte counts bytes read (1-based); report the 0-based offset like the UTF-8 check.
-    const std::size_t at = e.byte > 0 ? e.byte - 1 : 0;
-    out.error =
-        !checker.error().empty() ? checker.error() : "invalid JSON at byte " + std::to_string(at);
-  } catch (const json::out_of_range&) {
-    out.error = !checker.error().empty() ? checker.error() : "number out of range";
-  } catch (const std::exception&) {
-    out.error = !checker.error().empty() ? checker.error() : "cannot parse JSON";
+  Parser parser(text, max_depth, Parser::Duplicates::refuse);
+  json value;
+  if (parser.document(value)) {
+    out.value = std::move(value);
+  } else {
+    out.error = parser.error();
   }
   return out;
+}
+
+std::optional<nlohmann::json> parse_lenient(std::string_view text) {
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  if (text.empty() || invalid_utf8_at(text) != std::string_view::npos) return std::nullopt;
+  Parser parser(text, kLenientMaxDepth, Parser::Duplicates::last_wins);
+  json value;
+  if (!parser.document(value)) return std::nullopt;
+  return value;
 }
 
 }  // namespace clawgate::json

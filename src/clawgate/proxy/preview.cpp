@@ -1,7 +1,10 @@
 #include "clawgate/proxy/preview.hpp"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <utility>
+
+#include "clawgate/json/strict.hpp"
 
 namespace clawgate::proxy {
 namespace {
@@ -83,8 +86,9 @@ void PreviewCollector::add_content(const json& content) {
 void PreviewCollector::feed_body(std::string_view body) {
   if (stopped_) return;
   if (!streams_text(route_) && route_ != http::RouteId::tools) return;
-  const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) return;
+  const std::optional<json> parsed = clawgate::json::parse_lenient(body);
+  if (!parsed || !parsed->is_object()) return;
+  const json& doc = *parsed;
 
   switch (route_) {
     case http::RouteId::chat: {
@@ -103,7 +107,9 @@ void PreviewCollector::feed_body(std::string_view body) {
           for (const auto& part : *content) {
             const json* type = string_member(part, "type");
             const json* t = string_member(part, "text");
-            if (type == nullptr || t == nullptr || *type != "output_text") continue;
+            if (type == nullptr || t == nullptr ||
+                type->get_ref<const std::string&>() != "output_text")
+              continue;
             add_text(t->get_ref<const std::string&>());
             any = true;
           }
@@ -213,8 +219,9 @@ void PreviewCollector::dispatch() {
 
 void PreviewCollector::handle_event_data(std::string_view data) {
   if (data == "[DONE]") return;
-  const json doc = json::parse(data, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) return;
+  const std::optional<json> parsed = clawgate::json::parse_lenient(data);
+  if (!parsed || !parsed->is_object()) return;
+  const json& doc = *parsed;
   // An in-band failure ends the answer; the text relayed before it stays.
   if (member(doc, "error") != nullptr) return;
 
@@ -234,7 +241,8 @@ void PreviewCollector::handle_event_data(std::string_view data) {
   if (route_ == http::RouteId::responses) {
     const json* type = string_member(doc, "type");
     const json* delta = string_member(doc, "delta");
-    if (type != nullptr && delta != nullptr && *type == "response.output_text.delta") {
+    if (type != nullptr && delta != nullptr &&
+        type->get_ref<const std::string&>() == "response.output_text.delta") {
       add_text(delta->get_ref<const std::string&>());
     }
   }
