@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential g++-12 cmake ninja-build ccache pkg-config git ca-certificates curl jq python3
   libboost1.81-dev libboost-url1.81-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
-  libre2-dev libutf8proc-dev libidn2-dev
+  libre2-dev libutf8proc-dev libidn2-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl procps
 )
