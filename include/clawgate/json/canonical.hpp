@@ -7,6 +7,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace clawgate::json {
 
@@ -19,6 +20,10 @@ using StringRewrite = std::function<void(std::string&)>;
 // (the key order would change). Callers then fall back to nlohmann (see audit::canonical).
 bool write_canonical(const nlohmann::json& value, std::string& out,
                      const StringRewrite* rewrite = nullptr);
+
+// Appends `s` as a canonical JSON string; false, with `out` partly written, when `s` is not
+// valid UTF-8.
+bool write_string(std::string_view s, std::string& out);
 
 // nlohmann's dump() (no indent, UTF-8 unescaped) by the fast writer: the same bytes, a fraction
 // of the time. Throws like dump() on invalid UTF-8 (which a strictly parsed document never has).

@@ -1,15 +1,16 @@
 #include "clawgate/audit/audit_log.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/any_completion_executor.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -19,8 +20,6 @@
 #include <future>
 #include <mutex>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/core/files.hpp"
@@ -47,20 +46,35 @@ constexpr auto kBatchSyncInterval = std::chrono::milliseconds(200);
 constexpr auto kLinger = std::chrono::milliseconds(20);
 constexpr std::size_t kUrgentRecords = 1024;
 
-std::string now_ts() {
+// Appends the current UTC time as 2026-11-22T07:40:01.123456Z (every record has one).
+void append_now_ts(std::string& out) {
   using namespace std::chrono;
   const auto now = system_clock::now();
   const auto us = duration_cast<microseconds>(now.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(us / 1000000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(us % 1000000));
-  return buf;
+  char buf[27];
+  const auto put = [&buf](std::size_t at, long long v, int digits) {
+    for (int i = digits - 1; i >= 0; --i, v /= 10)
+      buf[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+  };
+  put(0, tm.tm_year + 1900, 4);
+  buf[4] = '-';
+  put(5, tm.tm_mon + 1, 2);
+  buf[7] = '-';
+  put(8, tm.tm_mday, 2);
+  buf[10] = 'T';
+  put(11, tm.tm_hour, 2);
+  buf[13] = ':';
+  put(14, tm.tm_min, 2);
+  buf[16] = ':';
+  put(17, tm.tm_sec, 2);
+  buf[19] = '.';
+  put(20, static_cast<long long>(us % 1000000), 6);
+  buf[26] = 'Z';
+  out.append(buf, sizeof buf);
 }
-
 
 // FILE.NNNNNN, the name of the n-th rotated file.
 std::string rotated_name(const std::string& file, unsigned n) {
@@ -97,7 +111,13 @@ void redact_string(std::string& s, const std::vector<std::string>& secrets) {
   }
 }
 
-std::string json_string(const std::string& s) { return canonical(nlohmann::json(s)); }
+// Appends `s` as a JSON string; nlohmann's form (invalid UTF-8 replaced) when it is not UTF-8.
+void append_json_string(std::string& out, const std::string& s) {
+  const std::size_t mark = out.size();
+  if (json::write_string(s, out)) return;
+  out.resize(mark);
+  out += canonical(nlohmann::json(s));
+}
 
 // The end of a file: its last complete line and whatever follows it (a torn line).
 struct Tail {
@@ -111,7 +131,7 @@ struct Tail {
 std::optional<Tail> read_tail(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     return std::nullopt;
@@ -124,8 +144,8 @@ std::optional<Tail> read_tail(const std::string& path) {
     buf.resize(size - off);
     std::size_t got = 0;
     while (got < buf.size()) {
-      const ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got,
-                                static_cast<off_t>(off + got));
+      const ssize_t n =
+          ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(off + got));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         ::close(fd);
@@ -202,9 +222,8 @@ struct Completion {
 std::string canonical_data(Record& r, const std::vector<std::string>& secrets) {
   // A pre-rendered body goes first: "body" sorts before every other key of `received` data
   // (body_sha256, bytes, client, ...). Any other shape takes the body into `data` instead.
-  if (!r.body_canonical.empty() &&
-      !(r.data.is_object() && !r.data.contains("body") &&
-        (r.data.empty() || r.data.begin().key() > "body"))) {
+  if (!r.body_canonical.empty() && !(r.data.is_object() && !r.data.contains("body") &&
+                                     (r.data.empty() || r.data.begin().key() > "body"))) {
     r.data["body"] = nlohmann::json::parse(r.body_canonical, nullptr, false);
     r.body_canonical.clear();
   }
@@ -224,10 +243,21 @@ std::string canonical_data(Record& r, const std::vector<std::string>& secrets) {
 Pending render(Record r, const std::vector<std::string>& secrets, Done done = {}) {
   Pending p(std::move(done));
   p.head = "{\"data\":" + canonical_data(r, secrets);
-  p.identity = ",\"identity\":" + (r.identity ? json_string(*r.identity) : std::string("null"));
-  p.route = ",\"route\":" + json_string(r.route);
-  p.tail = ",\"stage\":" + json_string(r.stage) + ",\"trace_id\":" + json_string(r.trace_id) +
-           ",\"ts\":\"" + now_ts() + "\"}";
+  p.identity = ",\"identity\":";
+  if (r.identity) {
+    append_json_string(p.identity, *r.identity);
+  } else {
+    p.identity += "null";
+  }
+  p.route = ",\"route\":";
+  append_json_string(p.route, r.route);
+  p.tail = ",\"stage\":";
+  append_json_string(p.tail, r.stage);
+  p.tail += ",\"trace_id\":";
+  append_json_string(p.tail, r.trace_id);
+  p.tail += ",\"ts\":\"";
+  append_now_ts(p.tail);
+  p.tail += "\"}";
   return p;
 }
 
@@ -235,8 +265,14 @@ class JsonlLog final : public AuditLog {
  public:
   JsonlLog(config::Audit cfg, std::vector<std::string> secrets, int fd, std::uint64_t seq,
            std::string prev, std::uint64_t size, unsigned next_index, bool rotatable)
-      : cfg_(std::move(cfg)), secrets_(std::move(secrets)), fd_(fd), seq_(seq),
-        prev_(std::move(prev)), size_(size), next_index_(next_index), rotatable_(rotatable) {
+      : cfg_(std::move(cfg)),
+        secrets_(std::move(secrets)),
+        fd_(fd),
+        seq_(seq),
+        prev_(std::move(prev)),
+        size_(size),
+        next_index_(next_index),
+        rotatable_(rotatable) {
     writer_ = std::thread([this] { run(); });
   }
   ~JsonlLog() override {
@@ -249,8 +285,8 @@ class JsonlLog final : public AuditLog {
   void enqueue(Record record) override { push(render(std::move(record), secrets_)); }
 
   void enqueue(Record record, Done done) override {
-    auto work = net::prefer(net::get_associated_executor(done),
-                            net::execution::outstanding_work.tracked);
+    auto work =
+        net::prefer(net::get_associated_executor(done), net::execution::outstanding_work.tracked);
     Pending p = render(std::move(record), secrets_, std::move(done));
     p.durable = true;
     p.work = std::move(work);
@@ -277,8 +313,8 @@ class JsonlLog final : public AuditLog {
   const metrics::Histogram& sync_seconds() const override { return sync_seconds_; }
 
   Stats stats() const override {
-    return {records_.load(), bytes_.load(), groups_.load(), syncs_.load(), failures_.load(),
-            lost_total_.load()};
+    return {records_.load(), bytes_.load(),    groups_.load(),
+            syncs_.load(),   failures_.load(), lost_total_.load()};
   }
 
   void redact(std::string& s) const override { redact_string(s, secrets_); }
@@ -299,8 +335,7 @@ class JsonlLog final : public AuditLog {
     {
       std::lock_guard lock(mu_);
       if (!stopping_) {
-        const bool urgent =
-            p.durable || p.waiter != nullptr || queue_.size() + 1 >= kUrgentRecords;
+        const bool urgent = p.durable || p.waiter != nullptr || queue_.size() + 1 >= kUrgentRecords;
         // A request awaiting its record: wake the writer once the I/O thread has run what is
         // ready now (post), so one wake-up serves every decision made in that round instead of
         // one each. On one CPU each wake-up costs two context switches.
@@ -312,7 +347,7 @@ class JsonlLog final : public AuditLog {
             wake_posted_ = true;
             net::post(*io_, [this] {
               {
-                std::lock_guard lock(mu_);
+                std::lock_guard relock(mu_);
                 wake_posted_ = false;
               }
               cv_.notify_one();
@@ -440,12 +475,15 @@ class JsonlLog final : public AuditLog {
     const std::size_t lost = lost_;
     if (lost > 0) {
       marker = work.size();
-      work.push_back(render({"", "error", std::nullopt, "",
-                             {{"code", "audit_records_lost"},
-                              {"message", std::to_string(lost) +
-                                              " audit record(s) could not be kept in memory while "
-                                              "the audit file was failing"}}},
-                            secrets_));
+      work.push_back(render(
+          {"",
+           "error",
+           std::nullopt,
+           "",
+           {{"code", "audit_records_lost"},
+            {"message", std::to_string(lost) + " audit record(s) could not be kept in memory while "
+                                               "the audit file was failing"}}},
+          secrets_));
     }
     for (auto& p : batch) work.push_back(std::move(p));
 
@@ -513,7 +551,8 @@ class JsonlLog final : public AuditLog {
   }
 
   void retain(Pending p) {
-    if (retained_.size() >= kMaxRetainedRecords || retained_bytes_ + p.bytes() > kMaxRetainedBytes) {
+    if (retained_.size() >= kMaxRetainedRecords ||
+        retained_bytes_ + p.bytes() > kMaxRetainedBytes) {
       ++lost_;
       ++lost_total_;
       return;
@@ -534,9 +573,8 @@ class JsonlLog final : public AuditLog {
   bool sync() {
     const auto start = SteadyClock::now();
     const int rc = ::fdatasync(fd_);
-    sync_seconds_.observe_us(std::chrono::duration_cast<std::chrono::microseconds>(
-                                 SteadyClock::now() - start)
-                                 .count());
+    sync_seconds_.observe_us(
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start).count());
     if (rc != 0) {
       fail("fdatasync");
       return false;
@@ -695,8 +733,9 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
   const fs::path path(cfg.file);
   if (path.has_parent_path() && !fs::exists(path.parent_path(), ec)) {
     fs::create_directories(path.parent_path(), ec);
-    if (ec) return OpenError{"audit.file: cannot create " + path.parent_path().string() + ": " +
-                             ec.message()};
+    if (ec)
+      return OpenError{"audit.file: cannot create " + path.parent_path().string() + ": " +
+                       ec.message()};
     fs::permissions(path.parent_path(), fs::perms::owner_all, ec);
   }
   // Resume the chain from the last complete record: of FILE, or of the newest rotated file when
@@ -711,15 +750,16 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
   bool resumed = false;
   if (regular && fs::exists(path, ec)) {
     auto tail = read_tail(cfg.file);
-    if (!tail) return OpenError{"audit.file: cannot read " + cfg.file + ": " + std::strerror(errno)};
+    if (!tail)
+      return OpenError{"audit.file: cannot read " + cfg.file + ": " + std::strerror(errno)};
     torn = std::move(tail->torn);
     size = tail->complete;
     if (!torn.empty()) {
       const std::string torn_path = cfg.file + ".torn";
       const int tfd = ::open(torn_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-      const bool saved = tfd >= 0 &&
-                         ::write(tfd, torn.data(), torn.size()) == static_cast<ssize_t>(torn.size()) &&
-                         ::fsync(tfd) == 0;
+      const bool saved =
+          tfd >= 0 && ::write(tfd, torn.data(), torn.size()) == static_cast<ssize_t>(torn.size()) &&
+          ::fsync(tfd) == 0;
       if (tfd >= 0) ::close(tfd);
       if (!saved || ::truncate(cfg.file.c_str(), static_cast<off_t>(size)) != 0) {
         return OpenError{"audit.file: cannot move the torn last line of " + cfg.file + " to " +
@@ -747,7 +787,10 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
   auto log = std::make_shared<JsonlLog>(cfg, std::move(secrets), fd, seq, std::move(prev), size,
                                         rotated + 1, regular);
   if (!torn.empty() &&
-      !log->append({"", "recovered", std::nullopt, "",
+      !log->append({"",
+                    "recovered",
+                    std::nullopt,
+                    "",
                     {{"torn_bytes", torn.size()}, {"moved_to", cfg.file + ".torn"}}},
                    true)) {
     return OpenError{"audit.file: cannot write to " + cfg.file + ": " + std::strerror(errno)};

@@ -1,13 +1,13 @@
 #include "clawgate/core/crypto.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
-#include <openssl/core_names.h>
-#include <openssl/params.h>
-
+#include <array>
 #include <stdexcept>
 #include <vector>
 
@@ -48,8 +48,8 @@ HmacSha256::HmacSha256(std::string_view key) {
   char digest[] = "SHA256";
   const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
                                OSSL_PARAM_construct_end()};
-  if (ctx == nullptr ||
-      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) != 1) {
+  if (ctx == nullptr || EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()),
+                                     key.size(), params) != 1) {
     throw std::runtime_error("OpenSSL: cannot set up HMAC-SHA256");
   }
   ctx_ = ctx;
@@ -113,9 +113,25 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 std::optional<std::string> random_hex(std::size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
-  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) return std::nullopt;
-  return to_hex(buf.data(), buf.size());
+  // Every request takes a trace id: one RAND_bytes call (a DRBG lock and a getpid) per 512
+  // bytes instead of per id. The bytes come from the same CSPRNG; each is handed out once.
+  constexpr std::size_t kPool = 512;
+  thread_local std::array<unsigned char, kPool> pool{};
+  thread_local std::size_t left = 0;
+  if (bytes > kPool / 4) {
+    std::vector<unsigned char> buf(bytes);
+    if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) return std::nullopt;
+    return to_hex(buf.data(), buf.size());
+  }
+  if (left < bytes) {
+    if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) return std::nullopt;
+    left = pool.size();
+  }
+  unsigned char* const take = pool.data() + pool.size() - left;
+  std::string out = to_hex(take, bytes);
+  OPENSSL_cleanse(take, bytes);
+  left -= bytes;
+  return out;
 }
 
 }  // namespace clawgate::core

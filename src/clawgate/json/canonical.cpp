@@ -28,9 +28,11 @@ std::size_t utf8_sequence(const unsigned char* s, std::size_t i, std::size_t n) 
   return 0;
 }
 
+}  // namespace
+
 // Writes `s` as a JSON string the way nlohmann's dump(ensure_ascii = false) does; false on
 // invalid UTF-8.
-bool write_string(const std::string& s, std::string& out) {
+bool write_string(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
@@ -64,15 +66,29 @@ bool write_string(const std::string& s, std::string& out) {
       i += len;
       continue;
     }
-    out.append(s, run, i - run);
+    out.append(s.data() + run, i - run);
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default: {
         const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4U], kHex[c & 0x0FU]};
         out.append(esc, sizeof esc);
@@ -80,10 +96,12 @@ bool write_string(const std::string& s, std::string& out) {
     }
     run = ++i;
   }
-  out.append(s, run, n - run);
+  out.append(s.data() + run, n - run);
   out.push_back('"');
   return true;
 }
+
+namespace {
 
 class Writer {
  public:

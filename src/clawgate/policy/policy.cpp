@@ -555,21 +555,26 @@ std::string read_file(const std::string& path) {
 
 // ---- evaluation ------------------------------------------------------------------------------
 
-// "" when the pattern holds; a condition on a value the request lacks does not hold.
+// "" when the pattern holds; a condition on a value the request lacks does not hold. Runs for
+// every rule of every request: nothing is allocated unless the condition fails.
+std::string pattern_failure(std::string_view key, const std::optional<Pattern>& p,
+                            const std::string* value) {
+  if (!p) return "";
+  if (value != nullptr && p->matches(*value)) return "";
+  const std::string where = "match." + std::string(key) + ": ";
+  if (value == nullptr) return where + "the request has no " + std::string(key);
+  return where + quote(*value) + " does not match " + list_json(p->alternatives);
+}
+
 std::string pattern_failure(std::string_view key, const std::optional<Pattern>& p,
                             const std::optional<std::string>& value) {
-  if (!p) return "";
-  const std::string where = "match." + std::string(key) + ": ";
-  if (!value) return where + "the request has no " + std::string(key);
-  if (p->matches(*value)) return "";
-  return where + quote(*value) + " does not match " + list_json(p->alternatives);
+  return pattern_failure(key, p, value ? &*value : nullptr);
 }
 
 // Route, identity and agent are always present; empty means unknown.
 std::string pattern_failure(std::string_view key, const std::optional<Pattern>& p,
                             const std::string& value) {
-  if (!p) return "";
-  return pattern_failure(key, p, value.empty() ? std::nullopt : std::optional<std::string>(value));
+  return pattern_failure(key, p, value.empty() ? nullptr : &value);
 }
 
 // The first condition of `m` that `in` fails, in a fixed order; "" when every condition holds.

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 
@@ -39,7 +41,10 @@ TEST(AuditCanonical, SortedKeysNoSpacesUtf8Unescaped) {
 }
 
 TEST(AuditCanonical, InvalidUtf8IsReplacedNotThrown) {
-  EXPECT_EQ(canonical(nlohmann::json(std::string("a\xff" "b"))), "\"a\xef\xbf\xbd" "b\"");
+  EXPECT_EQ(canonical(nlohmann::json(std::string("a\xff"
+                                                 "b"))),
+            "\"a\xef\xbf\xbd"
+            "b\"");
 }
 
 TEST(AuditRedact, SecretsVanishFromValuesAndKeys) {
@@ -56,7 +61,8 @@ TEST_F(AuditLogTest, ChainsRecordsAndResumesAfterReopen) {
     auto opened = open_jsonl_log(cfg_, {"top-secret"});
     ASSERT_TRUE(std::holds_alternative<AuditLogPtr>(opened));
     auto log = std::get<AuditLogPtr>(opened);
-    EXPECT_TRUE(log->append({"t1", "received", std::nullopt, "chat", {{"body", "top-secret"}}}, false));
+    EXPECT_TRUE(
+        log->append({"t1", "received", std::nullopt, "chat", {{"body", "top-secret"}}}, false));
     EXPECT_TRUE(log->append({"t1", "decided", "alice", "chat", {{"decision", "allow"}}}, true));
   }
   {
@@ -78,6 +84,36 @@ TEST_F(AuditLogTest, ChainsRecordsAndResumesAfterReopen) {
   EXPECT_EQ(lines[0]["identity"], nullptr);
   EXPECT_EQ(lines[1]["identity"], "alice");
   EXPECT_EQ(lines[0]["data"]["body"], "[REDACTED]");
+}
+
+TEST_F(AuditLogTest, RecordsCarryUtcMicrosecondTimestampsAndEscapedFields) {
+  auto log = std::get<AuditLogPtr>(open_jsonl_log(cfg_, {}));
+  const auto before = std::chrono::system_clock::now();
+  ASSERT_TRUE(log->append({"t\"1", "received", std::string("al\nice\xff"), "ch\\at", {}}, false));
+  const auto after = std::chrono::system_clock::now();
+  std::ifstream in(cfg_.file);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  auto r = nlohmann::json::parse(line);
+  EXPECT_EQ(r["trace_id"], "t\"1");
+  EXPECT_EQ(r["identity"], "al\nice\xef\xbf\xbd");  // invalid UTF-8 replaced, as canonical() does
+  EXPECT_EQ(r["route"], "ch\\at");
+  // The line is the canonical form of the record (what the chain hash covers).
+  EXPECT_EQ(canonical(r) + "\n", line + "\n");
+
+  const std::string ts = r["ts"];
+  ASSERT_EQ(ts.size(), 27U) << ts;
+  std::tm tm{};
+  const char* rest = strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  ASSERT_NE(rest, nullptr) << ts;
+  ASSERT_EQ(std::string(rest).size(), 8U) << ts;  // ".uuuuuuZ"
+  EXPECT_EQ(rest[0], '.');
+  EXPECT_EQ(rest[7], 'Z');
+  const long long micros = std::stoll(std::string(rest + 1, 6));
+  const auto at =
+      std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
+  EXPECT_GE(at, std::chrono::time_point_cast<std::chrono::microseconds>(before)) << ts;
+  EXPECT_LE(at, after) << ts;
 }
 
 TEST_F(AuditLogTest, HmacKeyChangesTheHash) {

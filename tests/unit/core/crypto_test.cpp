@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace clawgate::core {
 namespace {
 
@@ -50,6 +52,21 @@ TEST(Crypto, RandomHexIsFreshAndSized) {
   ASSERT_TRUE(a && b);
   EXPECT_TRUE(is_lower_hex(*a, 32));
   EXPECT_NE(*a, *b);
+}
+
+TEST(Crypto, RandomHexNeverRepeatsAcrossPoolRefills) {
+  // Ids come from a per-thread pool of CSPRNG bytes: across several refills (and a size that
+  // does not divide the pool) no id, and no 16-byte window of the stream, repeats.
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {
+    const auto id = random_hex(i % 3 == 0 ? 24 : 16);
+    ASSERT_TRUE(id.has_value());
+    EXPECT_TRUE(is_lower_hex(*id, i % 3 == 0 ? 48 : 32));
+    EXPECT_TRUE(seen.insert(id->substr(0, 32)).second) << "repeated at " << i;
+  }
+  const auto big = random_hex(200);  // larger than a pool share: drawn directly
+  ASSERT_TRUE(big.has_value());
+  EXPECT_TRUE(is_lower_hex(*big, 400));
 }
 
 }  // namespace
