@@ -1,16 +1,15 @@
 #include "clawgate/audit/audit_log.hpp"
 
 #include <fcntl.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/asio/any_completion_executor.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +19,8 @@
 #include <future>
 #include <mutex>
 #include <thread>
+
+#include <spdlog/spdlog.h>
 
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/core/files.hpp"
@@ -56,8 +57,9 @@ void append_now_ts(std::string& out) {
   gmtime_r(&secs, &tm);
   char buf[27];
   const auto put = [&buf](std::size_t at, long long v, int digits) {
-    for (int i = digits - 1; i >= 0; --i, v /= 10)
+    for (int i = digits - 1; i >= 0; --i, v /= 10) {
       buf[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+    }
   };
   put(0, tm.tm_year + 1900, 4);
   buf[4] = '-';
@@ -131,7 +133,7 @@ struct Tail {
 std::optional<Tail> read_tail(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
-  struct stat st {};
+  struct stat st{};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     return std::nullopt;
@@ -144,8 +146,8 @@ std::optional<Tail> read_tail(const std::string& path) {
     buf.resize(size - off);
     std::size_t got = 0;
     while (got < buf.size()) {
-      const ssize_t n =
-          ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(off + got));
+      const ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got,
+                                static_cast<off_t>(off + got));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         ::close(fd);
@@ -222,8 +224,9 @@ struct Completion {
 std::string canonical_data(Record& r, const std::vector<std::string>& secrets) {
   // A pre-rendered body goes first: "body" sorts before every other key of `received` data
   // (body_sha256, bytes, client, ...). Any other shape takes the body into `data` instead.
-  if (!r.body_canonical.empty() && !(r.data.is_object() && !r.data.contains("body") &&
-                                     (r.data.empty() || r.data.begin().key() > "body"))) {
+  if (!r.body_canonical.empty() &&
+      !(r.data.is_object() && !r.data.contains("body") &&
+        (r.data.empty() || r.data.begin().key() > "body"))) {
     r.data["body"] = nlohmann::json::parse(r.body_canonical, nullptr, false);
     r.body_canonical.clear();
   }
@@ -265,14 +268,8 @@ class JsonlLog final : public AuditLog {
  public:
   JsonlLog(config::Audit cfg, std::vector<std::string> secrets, int fd, std::uint64_t seq,
            std::string prev, std::uint64_t size, unsigned next_index, bool rotatable)
-      : cfg_(std::move(cfg)),
-        secrets_(std::move(secrets)),
-        fd_(fd),
-        seq_(seq),
-        prev_(std::move(prev)),
-        size_(size),
-        next_index_(next_index),
-        rotatable_(rotatable) {
+      : cfg_(std::move(cfg)), secrets_(std::move(secrets)), fd_(fd), seq_(seq),
+        prev_(std::move(prev)), size_(size), next_index_(next_index), rotatable_(rotatable) {
     writer_ = std::thread([this] { run(); });
   }
   ~JsonlLog() override {
@@ -285,8 +282,8 @@ class JsonlLog final : public AuditLog {
   void enqueue(Record record) override { push(render(std::move(record), secrets_)); }
 
   void enqueue(Record record, Done done) override {
-    auto work =
-        net::prefer(net::get_associated_executor(done), net::execution::outstanding_work.tracked);
+    auto work = net::prefer(net::get_associated_executor(done),
+                            net::execution::outstanding_work.tracked);
     Pending p = render(std::move(record), secrets_, std::move(done));
     p.durable = true;
     p.work = std::move(work);
@@ -313,8 +310,8 @@ class JsonlLog final : public AuditLog {
   const metrics::Histogram& sync_seconds() const override { return sync_seconds_; }
 
   Stats stats() const override {
-    return {records_.load(), bytes_.load(),    groups_.load(),
-            syncs_.load(),   failures_.load(), lost_total_.load()};
+    return {records_.load(), bytes_.load(), groups_.load(), syncs_.load(), failures_.load(),
+            lost_total_.load()};
   }
 
   void redact(std::string& s) const override { redact_string(s, secrets_); }
@@ -335,7 +332,8 @@ class JsonlLog final : public AuditLog {
     {
       std::lock_guard lock(mu_);
       if (!stopping_) {
-        const bool urgent = p.durable || p.waiter != nullptr || queue_.size() + 1 >= kUrgentRecords;
+        const bool urgent =
+            p.durable || p.waiter != nullptr || queue_.size() + 1 >= kUrgentRecords;
         // A request awaiting its record: wake the writer once the I/O thread has run what is
         // ready now (post), so one wake-up serves every decision made in that round instead of
         // one each. On one CPU each wake-up costs two context switches.
@@ -475,15 +473,12 @@ class JsonlLog final : public AuditLog {
     const std::size_t lost = lost_;
     if (lost > 0) {
       marker = work.size();
-      work.push_back(render(
-          {"",
-           "error",
-           std::nullopt,
-           "",
-           {{"code", "audit_records_lost"},
-            {"message", std::to_string(lost) + " audit record(s) could not be kept in memory while "
-                                               "the audit file was failing"}}},
-          secrets_));
+      work.push_back(render({"", "error", std::nullopt, "",
+                             {{"code", "audit_records_lost"},
+                              {"message", std::to_string(lost) +
+                                              " audit record(s) could not be kept in memory while "
+                                              "the audit file was failing"}}},
+                            secrets_));
     }
     for (auto& p : batch) work.push_back(std::move(p));
 
@@ -551,8 +546,7 @@ class JsonlLog final : public AuditLog {
   }
 
   void retain(Pending p) {
-    if (retained_.size() >= kMaxRetainedRecords ||
-        retained_bytes_ + p.bytes() > kMaxRetainedBytes) {
+    if (retained_.size() >= kMaxRetainedRecords || retained_bytes_ + p.bytes() > kMaxRetainedBytes) {
       ++lost_;
       ++lost_total_;
       return;
@@ -573,8 +567,9 @@ class JsonlLog final : public AuditLog {
   bool sync() {
     const auto start = SteadyClock::now();
     const int rc = ::fdatasync(fd_);
-    sync_seconds_.observe_us(
-        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start).count());
+    sync_seconds_.observe_us(std::chrono::duration_cast<std::chrono::microseconds>(
+                                 SteadyClock::now() - start)
+                                 .count());
     if (rc != 0) {
       fail("fdatasync");
       return false;
@@ -733,9 +728,8 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
   const fs::path path(cfg.file);
   if (path.has_parent_path() && !fs::exists(path.parent_path(), ec)) {
     fs::create_directories(path.parent_path(), ec);
-    if (ec)
-      return OpenError{"audit.file: cannot create " + path.parent_path().string() + ": " +
-                       ec.message()};
+    if (ec) return OpenError{"audit.file: cannot create " + path.parent_path().string() + ": " +
+                             ec.message()};
     fs::permissions(path.parent_path(), fs::perms::owner_all, ec);
   }
   // Resume the chain from the last complete record: of FILE, or of the newest rotated file when
@@ -750,16 +744,15 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
   bool resumed = false;
   if (regular && fs::exists(path, ec)) {
     auto tail = read_tail(cfg.file);
-    if (!tail)
-      return OpenError{"audit.file: cannot read " + cfg.file + ": " + std::strerror(errno)};
+    if (!tail) return OpenError{"audit.file: cannot read " + cfg.file + ": " + std::strerror(errno)};
     torn = std::move(tail->torn);
     size = tail->complete;
     if (!torn.empty()) {
       const std::string torn_path = cfg.file + ".torn";
       const int tfd = ::open(torn_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-      const bool saved =
-          tfd >= 0 && ::write(tfd, torn.data(), torn.size()) == static_cast<ssize_t>(torn.size()) &&
-          ::fsync(tfd) == 0;
+      const bool saved = tfd >= 0 &&
+                         ::write(tfd, torn.data(), torn.size()) == static_cast<ssize_t>(torn.size()) &&
+                         ::fsync(tfd) == 0;
       if (tfd >= 0) ::close(tfd);
       if (!saved || ::truncate(cfg.file.c_str(), static_cast<off_t>(size)) != 0) {
         return OpenError{"audit.file: cannot move the torn last line of " + cfg.file + " to " +
@@ -787,10 +780,7 @@ std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
   auto log = std::make_shared<JsonlLog>(cfg, std::move(secrets), fd, seq, std::move(prev), size,
                                         rotated + 1, regular);
   if (!torn.empty() &&
-      !log->append({"",
-                    "recovered",
-                    std::nullopt,
-                    "",
+      !log->append({"", "recovered", std::nullopt, "",
                     {{"torn_bytes", torn.size()}, {"moved_to", cfg.file + ".torn"}}},
                    true)) {
     return OpenError{"audit.file: cannot write to " + cfg.file + ": " + std::strerror(errno)};

@@ -1,11 +1,12 @@
 #include "clawgate/core/crypto.hpp"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
+
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #include <array>
 #include <stdexcept>
@@ -48,8 +49,8 @@ HmacSha256::HmacSha256(std::string_view key) {
   char digest[] = "SHA256";
   const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
                                OSSL_PARAM_construct_end()};
-  if (ctx == nullptr || EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()),
-                                     key.size(), params) != 1) {
+  if (ctx == nullptr ||
+      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) != 1) {
     throw std::runtime_error("OpenSSL: cannot set up HMAC-SHA256");
   }
   ctx_ = ctx;

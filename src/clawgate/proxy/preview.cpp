@@ -108,8 +108,9 @@ void PreviewCollector::feed_body(std::string_view body) {
             const json* type = string_member(part, "type");
             const json* t = string_member(part, "text");
             if (type == nullptr || t == nullptr ||
-                type->get_ref<const std::string&>() != "output_text")
+                type->get_ref<const std::string&>() != "output_text") {
               continue;
+            }
             add_text(t->get_ref<const std::string&>());
             any = true;
           }
