@@ -5,6 +5,7 @@
 #include "clawgate/policy/policy.hpp"
 
 #include <fcntl.h>
+#include <re2/filtered_re2.h>
 #include <re2/re2.h>
 #include <unistd.h>
 
@@ -129,6 +130,7 @@ class Loader {
     if (const json* j = member(root, "chat")) policy->system_prompt = read_chat(*j);
     if (const json* j = member(root, "redact")) policy->redact = read_redact(*j);
     policy->redact.any = redact_union(policy->redact.pattern_sources);
+    policy->redact.set_atoms(redact_atoms(policy->redact.pattern_sources));
 
     const json* rules = member(root, "rules");
     if (rules == nullptr) fail(top("rules"), "required (an array of rules)");
@@ -666,6 +668,56 @@ std::shared_ptr<const re2::RE2> redact_union(const std::vector<std::string>& pol
   auto any = std::make_shared<const re2::RE2>(all, opts);
   if (!any->ok()) return nullptr;
   return any;
+}
+
+std::vector<std::string> redact_atoms(const std::vector<std::string>& policy_patterns) {
+  constexpr int kMinAtomLen = 3;  // "sk-" is the shortest literal of a built-in pattern
+  re2::FilteredRE2 filter(kMinAtomLen);
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  for (const auto* list : {&builtin_redact_patterns(), &policy_patterns}) {
+    for (const auto& src : *list) {
+      int id = 0;
+      if (filter.Add(src, opts, &id) != RE2::NoError) return {};
+    }
+  }
+  std::vector<std::string> atoms;
+  filter.Compile(&atoms);
+  // Patterns that pass with no atom found could match any text: nothing can be skipped.
+  std::vector<int> unfiltered;
+  filter.AllPotentials({}, &unfiltered);
+  if (atoms.empty() || !unfiltered.empty()) return {};
+  for (const auto& atom : atoms) {
+    if (atom.empty()) return {};
+    for (const char c : atom) {
+      if (static_cast<unsigned char>(c) >= 0x80) return {};  // keep to ASCII literals
+    }
+  }
+  return atoms;
+}
+
+void Redact::set_atoms(std::vector<std::string> list) {
+  atoms.clear();
+  atom_finder.reset();
+  if (list.empty()) return;
+  // One case-insensitive alternation of the literals. (?i) also equates U+017F with s and
+  // U+212A with k, as the patterns' own (?i) does, so folding is never narrower than theirs.
+  std::string alternation = "(?i)(?:";
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i > 0) alternation += '|';
+    alternation += RE2::QuoteMeta(list[i]);
+  }
+  alternation += ')';
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  auto finder = std::make_shared<const re2::RE2>(alternation, opts);
+  if (!finder->ok()) return;
+  atoms = std::move(list);
+  atom_finder = std::move(finder);
+}
+
+bool Redact::cannot_match(std::string_view text) const {
+  return atom_finder != nullptr && !RE2::PartialMatch(text, *atom_finder);
 }
 
 std::variant<PolicyPtr, LoadError> parse_policy(std::string_view text, const std::string& source) {

@@ -138,7 +138,8 @@ class HandlerBase : public server::RequestHandler {
       }
       if (doc != nullptr) {
         const audit::AuditLog& log = *svc_->audit;
-        body_canonical = redacted_canonical(*doc, *pol, [&log](std::string& s) { log.redact(s); });
+        body_canonical =
+            redacted_canonical(*doc, *pol, [&log](std::string& s) { log.redact(s); }, *body);
       } else {
         data["body"] = redact_text(*body, *pol);
       }

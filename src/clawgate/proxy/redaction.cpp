@@ -37,7 +37,7 @@ void redact_in_place(std::string& s, const policy::Policy& pol) {
 
 std::string redact_text(std::string_view text, const policy::Policy& pol) {
   std::string s(text);
-  redact_in_place(s, pol);
+  if (!pol.redact.cannot_match(text)) redact_in_place(s, pol);
   return s;
 }
 
@@ -51,9 +51,14 @@ nlohmann::json redact_json(const nlohmann::json& doc, const policy::Policy& pol)
 }
 
 std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& pol,
-                               const std::function<void(std::string&)>& also) {
-  const json::StringRewrite rewrite = [&pol, &also](std::string& s) {
-    redact_in_place(s, pol);
+                               const std::function<void(std::string&)>& also,
+                               std::string_view source) {
+  // Without a backslash in the source every string of `doc` (keys included) is a piece of it,
+  // so a source no pattern can match means no string can be matched either.
+  const bool skip_patterns = !source.empty() && source.find('\\') == std::string_view::npos &&
+                             pol.redact.cannot_match(source);
+  const json::StringRewrite rewrite = [&pol, &also, skip_patterns](std::string& s) {
+    if (!skip_patterns) redact_in_place(s, pol);
     also(s);
   };
   // An arg path present in the document means a copy with that value replaced; absent paths

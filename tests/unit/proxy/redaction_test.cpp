@@ -1,0 +1,111 @@
+// The audit redaction shortcut: a text (or a request body's source) in which no redaction pattern
+// can match skips the per-string RE2 scans. It must never skip a string that has a secret.
+#include "clawgate/proxy/redaction.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+namespace clawgate::proxy {
+namespace {
+
+using nlohmann::json;
+
+policy::PolicyPtr make_policy(const json& redact) {
+  json doc = {
+      {"version", 1},
+      {"rules", json::array({{{"id", "all"}, {"match", json::object()}, {"decision", "allow"}}})}};
+  if (!redact.is_null()) doc["redact"] = redact;
+  auto r = policy::parse_policy(doc.dump(), "policies/test.json");
+  if (auto* e = std::get_if<policy::LoadError>(&r)) {
+    ADD_FAILURE() << e->message;
+    return std::make_shared<policy::Policy>();
+  }
+  return std::get<policy::PolicyPtr>(r);
+}
+
+const std::function<void(std::string&)> kNothing = [](std::string&) {};
+
+TEST(Redaction, BuiltInPatternsHaveLiteralsSoCleanTextSkipsTheScan) {
+  const auto pol = make_policy(nullptr);
+  EXPECT_FALSE(pol->redact.atoms.empty());
+  EXPECT_TRUE(pol->redact.cannot_match("plain words, numbers 1234 and a-b-c"));
+  for (const char* text : {"Authorization: BEARER abcdefgh1234", "key sk-abc", "AKIA0000",
+                           "-----BEGIN RSA PRIVATE KEY-----",
+                           "\xC5\xBFk-abcdefghijklmnopqrstuvwxyz",  // ſ: (?i) equates it with s
+                           "A\xE2\x84\xAAIA"}) {                    // Kelvin sign for k
+    EXPECT_FALSE(pol->redact.cannot_match(text)) << text;
+  }
+}
+
+TEST(Redaction, APatternWithoutLiteralsTurnsTheShortcutOff) {
+  const auto pol = make_policy({{"patterns", {"[0-9]{16}"}}});
+  EXPECT_TRUE(pol->redact.atoms.empty());
+  EXPECT_FALSE(pol->redact.cannot_match("plain words"));
+  EXPECT_EQ(redact_text("card 4111111111111111", *pol), "card [REDACTED]");
+}
+
+TEST(Redaction, PolicyPatternLiteralsAreLookedFor) {
+  const auto pol = make_policy({{"patterns", {"(?i)internal-[a-z]+"}}});
+  EXPECT_FALSE(pol->redact.atoms.empty());
+  EXPECT_TRUE(pol->redact.cannot_match("nothing here"));
+  EXPECT_FALSE(pol->redact.cannot_match("see INTERNAL-wiki"));
+  EXPECT_EQ(redact_text("see INTERNAL-wiki", *pol), "see [REDACTED]");
+
+  // (?i) equates U+017F with s and U+212A with k: "ma\u017F\u212A-12" matches (?i)mask-[0-9]+
+  // although the lower-cased text does not hold the literal "mask-".
+  const auto folded = make_policy({{"patterns", {"(?i)mask-[0-9]+"}}});
+  const std::string text = "id ma\xC5\xBF\xE2\x84\xAA-12";
+  EXPECT_FALSE(folded->redact.cannot_match(text));
+  EXPECT_EQ(redact_text(text, *folded), "id [REDACTED]");
+}
+
+TEST(Redaction, AnEscapedSecretInTheSourceIsStillRedacted) {
+  const auto pol = make_policy(nullptr);
+  // The source spells "sk-" as "\u0073k-": no literal in the raw bytes, a secret once parsed.
+  const std::string source = R"({"a":"\u0073k-abcdefghijklmnopqrstuvwxyz","b":"fine"})";
+  const json doc = json::parse(source);
+  const std::string out = redacted_canonical(doc, *pol, kNothing, source);
+  EXPECT_EQ(out, R"({"a":"[REDACTED]","b":"fine"})");
+
+  const std::string plain = R"({"k":"sk-abcdefghijklmnopqrstuvwxyz","n":"none"})";
+  EXPECT_EQ(redacted_canonical(json::parse(plain), *pol, kNothing, plain),
+            R"({"k":"[REDACTED]","n":"none"})");
+  const std::string clean = R"({"k":"nothing secret","n":["a","b"]})";
+  EXPECT_EQ(redacted_canonical(json::parse(clean), *pol, kNothing, clean),
+            json::parse(clean).dump());
+}
+
+TEST(Redaction, ShortcutAgreesWithTheFullScanOnRandomText) {
+  // Texts built from fragments of secret shapes: whenever the shortcut says "no match", the
+  // full per-pattern scan (redact_json always runs it) changes nothing.
+  const auto pol = make_policy({{"patterns", {"(?i)internal-[a-z]+", "corp_[0-9]{4}"}}});
+  static constexpr const char* kPieces[] = {
+      "sk-",       "SK-",      "s",     "k-",   "abcdefghij",  "KLMNOPQRST", "0123456789",
+      "bearer ",   "Bearer\t", "AKIA",  "akia", "-----BEGIN ", "RSA ",       "PRIVATE KEY-----",
+      "internal-", "Internal", "corp_", " ",    "\n",          "\xC5\xBF",   "\xE2\x84\xAA",
+      "\xC3\xA9",  "_",        "-"};
+  std::mt19937 rng(7);
+  int skipped = 0;
+  int scanned = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string text;
+    const int n = 1 + static_cast<int>(rng() % 12);
+    for (int k = 0; k < n; ++k) text += kPieces[rng() % std::size(kPieces)];
+    const bool skip = pol->redact.cannot_match(text);
+    const std::string full = redact_json(json(text), *pol).get<std::string>();
+    if (skip) {
+      ++skipped;
+      EXPECT_EQ(full, text) << "the shortcut skipped a secret in: " << text;
+    } else {
+      ++scanned;
+    }
+    EXPECT_EQ(redact_text(text, *pol), full) << text;
+  }
+  EXPECT_GT(skipped, 200);
+  EXPECT_GT(scanned, 500);
+}
+
+}  // namespace
+}  // namespace clawgate::proxy
