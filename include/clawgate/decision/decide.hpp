@@ -20,6 +20,7 @@ struct Request {
   std::vector<std::string> roles;
   const nlohmann::json* body = nullptr;  // a JSON object (models: an empty object)
   request::ForwardedHeader header;       // only headers that will be forwarded
+  bool explain = false;                  // fill verdict.trace (see policy::evaluate)
 };
 
 struct Outcome {

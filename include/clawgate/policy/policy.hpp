@@ -162,11 +162,14 @@ struct Verdict {
   std::string reason;                  // of the deciding rule; "no rule matched; …" for the default
   std::string deciding_rule;           // smallest id among matching rules with the final decision
   std::vector<const Rule*> rate_limited_rules;  // matching enforce-mode rules that carry rate_limit
-  std::vector<RuleTrace> trace;        // every rule, in file order (for explain)
+  std::vector<RuleTrace> trace;        // every rule, in file order (evaluate with explain)
 };
 
-// Deterministic: rule order never changes the result (trace follows file order).
-Verdict evaluate(const Policy& policy, const Input& input);
+// Deterministic: rule order never changes the result (trace follows file order). `explain`
+// fills Verdict::trace, each unmatched rule with the condition it failed (policy test|explain);
+// without it the trace stays empty and no message is built for the rules that do not match,
+// which is most of them on every request.
+Verdict evaluate(const Policy& policy, const Input& input, bool explain = true);
 
 // Token buckets for rules' rate_limit, keyed by rule id and the rule's key fields. Thread-safe.
 // Buckets survive a policy reload when the rule id and its limits stay the same.

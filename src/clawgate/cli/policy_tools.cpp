@@ -212,7 +212,8 @@ int policy_explain(const std::vector<std::string>& args) {
     if (!r.empty()) roles.push_back(r);
   }
   const json no_headers = json::object();
-  decision::Request req{*route, identity, roles, &*parsed.value, header_view(no_headers, **pol)};
+  decision::Request req{*route, identity, roles, &*parsed.value, header_view(no_headers, **pol),
+                        /*explain=*/true};
   const decision::Outcome o = decision::decide(**pol, req);
   if (o.invalid) {
     std::cerr << "clawgate: the request would be refused as invalid (400): " << *o.invalid << "\n";

@@ -35,7 +35,7 @@ Outcome decide(const policy::Policy& pol, const Request& req) {
     if (!in.text.empty()) in.text.push_back('\n');
     in.text += s.text;
   }
-  out.verdict = policy::evaluate(pol, in);
+  out.verdict = policy::evaluate(pol, in, req.explain);
   return out;
 }
 

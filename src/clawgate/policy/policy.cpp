@@ -557,46 +557,53 @@ std::string read_file(const std::string& path) {
 
 // ---- evaluation ------------------------------------------------------------------------------
 
+// What a failed condition says when nobody asked why (evaluate without `explain`): short
+// enough to need no allocation.
+constexpr const char* kUnexplained = "-";
+
 // "" when the pattern holds; a condition on a value the request lacks does not hold. Runs for
-// every rule of every request: nothing is allocated unless the condition fails.
+// every rule of every request: nothing is allocated unless a failure is to be explained.
 std::string pattern_failure(std::string_view key, const std::optional<Pattern>& p,
-                            const std::string* value) {
+                            const std::string* value, bool explain) {
   if (!p) return "";
   if (value != nullptr && p->matches(*value)) return "";
+  if (!explain) return kUnexplained;
   const std::string where = "match." + std::string(key) + ": ";
   if (value == nullptr) return where + "the request has no " + std::string(key);
   return where + quote(*value) + " does not match " + list_json(p->alternatives);
 }
 
 std::string pattern_failure(std::string_view key, const std::optional<Pattern>& p,
-                            const std::optional<std::string>& value) {
-  return pattern_failure(key, p, value ? &*value : nullptr);
+                            const std::optional<std::string>& value, bool explain) {
+  return pattern_failure(key, p, value ? &*value : nullptr, explain);
 }
 
 // Route, identity and agent are always present; empty means unknown.
 std::string pattern_failure(std::string_view key, const std::optional<Pattern>& p,
-                            const std::string& value) {
-  return pattern_failure(key, p, value.empty() ? nullptr : &value);
+                            const std::string& value, bool explain) {
+  return pattern_failure(key, p, value.empty() ? nullptr : &value, explain);
 }
 
 // The first condition of `m` that `in` fails, in a fixed order; "" when every condition holds.
-std::string first_failure(const Match& m, const Input& in, const json& text) {
-  if (auto f = pattern_failure("route", m.route, in.route); !f.empty()) return f;
-  if (auto f = pattern_failure("identity", m.identity, in.identity); !f.empty()) return f;
+std::string first_failure(const Match& m, const Input& in, const json& text, bool explain) {
+  if (auto f = pattern_failure("route", m.route, in.route, explain); !f.empty()) return f;
+  if (auto f = pattern_failure("identity", m.identity, in.identity, explain); !f.empty()) return f;
   if (m.roles) {
-    if (in.roles.empty()) return "match.roles: the request has no roles";
+    if (in.roles.empty()) return explain ? "match.roles: the request has no roles" : kUnexplained;
     const bool any = std::any_of(in.roles.begin(), in.roles.end(),
                                  [&m](const std::string& r) { return m.roles->matches(r); });
     if (!any) {
+      if (!explain) return kUnexplained;
       return "match.roles: none of " + list_json(in.roles) + " matches " +
              list_json(m.roles->alternatives);
     }
   }
-  if (auto f = pattern_failure("agent", m.agent, in.agent); !f.empty()) return f;
-  if (auto f = pattern_failure("session", m.session, in.session); !f.empty()) return f;
-  if (auto f = pattern_failure("tool", m.tool, in.tool); !f.empty()) return f;
-  if (auto f = pattern_failure("action", m.action, in.action); !f.empty()) return f;
+  if (auto f = pattern_failure("agent", m.agent, in.agent, explain); !f.empty()) return f;
+  if (auto f = pattern_failure("session", m.session, in.session, explain); !f.empty()) return f;
+  if (auto f = pattern_failure("tool", m.tool, in.tool, explain); !f.empty()) return f;
+  if (auto f = pattern_failure("action", m.action, in.action, explain); !f.empty()) return f;
   if (m.risk && std::find(m.risk->begin(), m.risk->end(), in.risk) == m.risk->end()) {
+    if (!explain) return kUnexplained;
     std::string listed;
     for (const auto t : *m.risk) {
       if (!listed.empty()) listed += ", ";
@@ -744,7 +751,7 @@ std::variant<PolicyPtr, LoadError> load_policy_file(const std::string& path) {
   return parse_policy(text, path);
 }
 
-Verdict evaluate(const Policy& policy, const Input& input) {
+Verdict evaluate(const Policy& policy, const Input& input, bool explain) {
   Verdict v;
   // Only rules with match.text need the text as a JSON value; it can be large, so copy it once
   // and only then.
@@ -754,15 +761,12 @@ Verdict evaluate(const Policy& policy, const Input& input) {
   std::vector<const Rule*> all;
   std::vector<const Rule*> enforced;
   for (const auto& rule : policy.rules) {
-    RuleTrace t;
-    t.id = rule.id;
-    t.failed = first_failure(rule.match, input, text);
-    t.matched = t.failed.empty();
-    if (t.matched) {
+    std::string failed = first_failure(rule.match, input, text, explain);
+    if (failed.empty()) {
       all.push_back(&rule);
       if (rule.mode == Mode::enforce) enforced.push_back(&rule);
     }
-    v.trace.push_back(std::move(t));
+    if (explain) v.trace.push_back({rule.id, failed.empty(), std::move(failed)});
   }
   // Sorting by id (unique) makes the verdict independent of the order in the file.
   const auto by_id = [](const Rule* a, const Rule* b) { return a->id < b->id; };

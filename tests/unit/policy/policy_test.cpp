@@ -576,6 +576,19 @@ TEST(PolicyCombine, RuleOrderNeverChangesTheVerdict) {
   std::vector<Verdict> expected;
   for (const auto& in : inputs) expected.push_back(evaluate(*reference, in));
 
+  // Without `explain` (the proxy's way) the verdict is the same, only the trace is left out.
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Verdict quick = evaluate(*reference, inputs[i], /*explain=*/false);
+    EXPECT_EQ(quick.decision, expected[i].decision) << "input " << i;
+    EXPECT_EQ(quick.enforced, expected[i].enforced) << "input " << i;
+    EXPECT_EQ(quick.would, expected[i].would) << "input " << i;
+    EXPECT_EQ(quick.rules, expected[i].rules) << "input " << i;
+    EXPECT_EQ(quick.deciding_rule, expected[i].deciding_rule) << "input " << i;
+    EXPECT_EQ(quick.reason, expected[i].reason) << "input " << i;
+    EXPECT_TRUE(quick.trace.empty());
+    EXPECT_EQ(expected[i].trace.size(), doc["rules"].size());
+  }
+
   std::mt19937 rng(20261121);  // fixed seed: reproducible
   json shuffled = doc;
   for (int round = 0; round < 200; ++round) {
@@ -1274,6 +1287,20 @@ TEST(PolicyCombine, ShuffledFullPolicyNeverChangesTheVerdict) {
 
   std::vector<Verdict> expected;
   for (const auto& in : inputs) expected.push_back(evaluate(*reference, in));
+
+  // Without `explain` (the proxy's way) the verdict is the same, only the trace is left out.
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Verdict quick = evaluate(*reference, inputs[i], /*explain=*/false);
+    EXPECT_EQ(quick.decision, expected[i].decision) << "input " << i;
+    EXPECT_EQ(quick.enforced, expected[i].enforced) << "input " << i;
+    EXPECT_EQ(quick.would, expected[i].would) << "input " << i;
+    EXPECT_EQ(quick.rules, expected[i].rules) << "input " << i;
+    EXPECT_EQ(quick.deciding_rule, expected[i].deciding_rule) << "input " << i;
+    EXPECT_EQ(quick.reason, expected[i].reason) << "input " << i;
+    EXPECT_EQ(ids(quick.rate_limited_rules), ids(expected[i].rate_limited_rules));
+    EXPECT_TRUE(quick.trace.empty());
+    EXPECT_EQ(expected[i].trace.size(), doc["rules"].size());
+  }
 
   std::mt19937 rng(424242);  // fixed seed: reproducible
   json shuffled = doc;
