@@ -67,8 +67,8 @@ class AuditLog {
   // a handler posted there, which runs after what the I/O thread already has ready: one
   // wake-up per round of decisions rather than one per decision. Set once, before serving.
   virtual void set_io_executor(boost::asio::any_io_executor ex) = 0;
-  // false after a failed write or sync, until a later write (or the writer's periodic retry)
-  // succeeds: /readyz is 503 and new requests are refused meanwhile.
+  // false after a failed write or sync, until a later write or sync (or the writer's periodic
+  // retry) succeeds: /readyz is 503 meanwhile.
   virtual bool healthy() const = 0;
   // Replaces the secrets this log never writes (tokens) in `s` with "[REDACTED]"; callers that
   // cut text (previews) redact before cutting so half a token cannot slip through.
@@ -96,8 +96,16 @@ struct OpenError {
   std::string message;
 };
 
+// Tests only: replaces the fdatasync the log calls (nullptr restores ::fdatasync), to simulate a
+// slow or failing disk. Set it before opening a log and restore it after closing it.
+namespace testing {
+using SyncFn = int (*)(int fd);
+void set_fdatasync(SyncFn fn);
+}  // namespace testing
+
 // Opens (creating folders with mode 0700), resumes the chain from the last record (reading only
-// the end of the file), moves a torn last line aside and starts the writer thread.
+// the end of the file), moves a torn last line aside and starts the writer thread (and, with
+// fsync "batch", the thread that syncs behind it).
 std::variant<AuditLogPtr, OpenError> open_jsonl_log(const config::Audit& cfg,
                                                     std::vector<std::string> secrets);
 

@@ -78,6 +78,13 @@ void append_now_ts(std::string& out) {
   out.append(buf, sizeof buf);
 }
 
+std::atomic<testing::SyncFn> g_fdatasync{nullptr};
+
+int data_sync(int fd) {
+  const testing::SyncFn fn = g_fdatasync.load();
+  return fn != nullptr ? fn(fd) : ::fdatasync(fd);
+}
+
 // FILE.NNNNNN, the name of the n-th rotated file.
 std::string rotated_name(const std::string& file, unsigned n) {
   char suffix[16];
@@ -271,6 +278,7 @@ class JsonlLog final : public AuditLog {
       : cfg_(std::move(cfg)), secrets_(std::move(secrets)), fd_(fd), seq_(seq),
         prev_(std::move(prev)), size_(size), next_index_(next_index), rotatable_(rotatable) {
     writer_ = std::thread([this] { run(); });
+    if (cfg_.fsync == config::FsyncMode::batch) syncer_ = std::thread([this] { sync_loop(); });
   }
   ~JsonlLog() override {
     close();
@@ -305,7 +313,7 @@ class JsonlLog final : public AuditLog {
     io_ = std::move(ex);
   }
 
-  bool healthy() const override { return healthy_.load(); }
+  bool healthy() const override { return healthy_.load() && !sync_failing_.load(); }
 
   const metrics::Histogram& sync_seconds() const override { return sync_seconds_; }
 
@@ -324,6 +332,13 @@ class JsonlLog final : public AuditLog {
     cv_.notify_one();
     std::lock_guard lock(join_mu_);
     if (writer_.joinable()) writer_.join();
+    // The writer synced what it wrote last; the syncer has nothing left to do.
+    {
+      std::lock_guard sync_lock(sync_mu_);
+      sync_stop_ = true;
+    }
+    sync_cv_.notify_one();
+    if (syncer_.joinable()) syncer_.join();
   }
 
  private:
@@ -411,10 +426,6 @@ class JsonlLog final : public AuditLog {
       } else if (!healthy_.load()) {
         probe();
       }
-      if (dirty_ && cfg_.fsync == config::FsyncMode::batch &&
-          SteadyClock::now() - last_sync_ >= kBatchSyncInterval) {
-        sync();
-      }
     }
     if (!retained_.empty() || lost_ > 0) {
       spdlog::error("audit: {} record(s) could not be written to {} before stopping",
@@ -423,16 +434,70 @@ class JsonlLog final : public AuditLog {
     if (dirty_ && cfg_.fsync != config::FsyncMode::never) sync();
   }
 
-  // When the writer must wake up without new records: to retry after a failure, or to sync a
-  // "batch" group in time.
+  // When the writer must wake up without new records: to retry after a failure.
   std::optional<SteadyClock::time_point> next_wake() const {
     std::optional<SteadyClock::time_point> wake;
     if (!healthy_.load() || !retained_.empty() || lost_ > 0) wake = last_failure_ + kRetryInterval;
-    if (dirty_ && cfg_.fsync == config::FsyncMode::batch) {
-      const auto at = last_sync_ + kBatchSyncInterval;
-      if (!wake || at < *wake) wake = at;
-    }
     return wake;
+  }
+
+  // fsync "batch": this thread syncs what the writer wrote, at most kBatchSyncInterval after it
+  // was written, so the writer never waits for the disk. On a busy disk one fdatasync can take
+  // hundreds of milliseconds; on the writer it would hold every decision queued behind it.
+  void sync_loop() {
+    std::unique_lock lock(sync_mu_);
+    auto last = SteadyClock::now();
+    for (;;) {
+      sync_cv_.wait(lock, [this] { return sync_wanted_ || sync_stop_; });
+      // Let what follows gather: one fdatasync per interval at most.
+      sync_cv_.wait_until(lock, last + kBatchSyncInterval, [this] { return sync_stop_; });
+      if (sync_stop_) return;
+      sync_wanted_ = false;
+      lock.unlock();
+      const bool ok = sync_file();
+      lock.lock();
+      last = SteadyClock::now();
+      if (!ok) {
+        sync_wanted_ = true;  // the written records are not on disk yet: try again
+        last += kRetryInterval - kBatchSyncInterval;
+      }
+    }
+  }
+
+  // The syncer's fdatasync. A failure turns the log unhealthy until a later sync succeeds.
+  bool sync_file() {
+    const auto start = SteadyClock::now();
+    int rc = 0;
+    int err = 0;
+    {
+      std::lock_guard fd_lock(fd_mu_);
+      rc = data_sync(fd_);
+      err = errno;
+    }
+    sync_seconds_.observe_us(
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start)
+            .count());
+    if (rc != 0) {
+      ++failures_;
+      if (!sync_failing_.exchange(true)) {
+        spdlog::error("audit: fdatasync of {} failed: {}; not ready until it works again",
+                      cfg_.file, std::strerror(err));
+      }
+      return false;
+    }
+    ++syncs_;
+    if (sync_failing_.exchange(false)) spdlog::info("audit: {} syncs again", cfg_.file);
+    return true;
+  }
+
+  // fsync "batch": the written records are for the syncer.
+  void want_sync() {
+    {
+      std::lock_guard lock(sync_mu_);
+      if (sync_wanted_) return;
+      sync_wanted_ = true;
+    }
+    sync_cv_.notify_one();
   }
 
   // Renders seq, prev and hash for `p` and returns its line; advances the chain.
@@ -523,6 +588,7 @@ class JsonlLog final : public AuditLog {
       dirty_ = true;
       records_ += committed;
       ++groups_;
+      if (cfg_.fsync == config::FsyncMode::batch) want_sync();
     }
     if (marker < committed) lost_ -= std::min(lost_, lost);
 
@@ -566,7 +632,11 @@ class JsonlLog final : public AuditLog {
 
   bool sync() {
     const auto start = SteadyClock::now();
-    const int rc = ::fdatasync(fd_);
+    int rc = 0;
+    {
+      std::lock_guard fd_lock(fd_mu_);  // the syncer may use fd_ meanwhile (fsync "batch")
+      rc = data_sync(fd_);
+    }
     sync_seconds_.observe_us(std::chrono::duration_cast<std::chrono::microseconds>(
                                  SteadyClock::now() - start)
                                  .count());
@@ -575,7 +645,6 @@ class JsonlLog final : public AuditLog {
       return false;
     }
     dirty_ = false;
-    last_sync_ = SteadyClock::now();
     ++syncs_;
     return true;
   }
@@ -605,7 +674,8 @@ class JsonlLog final : public AuditLog {
   // The full file becomes FILE.NNNNNN and FILE starts anew; the chain simply continues, so
   // `audit verify FILE.000001 … FILE` checks across the boundary.
   bool rotate() {
-    if (cfg_.fsync != config::FsyncMode::never && ::fdatasync(fd_) != 0) return false;
+    std::lock_guard fd_lock(fd_mu_);  // the syncer never syncs a closed or reused descriptor
+    if (cfg_.fsync != config::FsyncMode::never && data_sync(fd_) != 0) return false;
     const std::string target = rotated_name(cfg_.file, next_index_);
     if (::rename(cfg_.file.c_str(), target.c_str()) != 0) return false;
     const int nfd = ::open(cfg_.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -663,15 +733,30 @@ class JsonlLog final : public AuditLog {
   unsigned next_index_;
   bool rotatable_;
   bool dirty_ = false;
-  SteadyClock::time_point last_sync_ = SteadyClock::now();
   SteadyClock::time_point last_failure_{};
   std::vector<Pending> retained_;
   std::size_t retained_bytes_ = 0;
   std::size_t lost_ = 0;
 
+  // fsync "batch": the syncer thread. fd_mu_ keeps fd_ from being replaced (rotation) while it
+  // is synced; the writer's write() calls need no lock, only it changes fd_.
+  std::mutex fd_mu_;
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool sync_wanted_ = false;  // written since the last sync
+  bool sync_stop_ = false;
+  std::atomic<bool> sync_failing_{false};
+
   std::mutex join_mu_;
   std::thread writer_;
+  std::thread syncer_;
 };
+
+}  // namespace
+
+void testing::set_fdatasync(SyncFn fn) { g_fdatasync.store(fn); }
+
+namespace {
 
 // Parses and checks the last record of a file; its seq and hash continue the chain.
 std::optional<OpenError> resume_from(const std::string& line, const std::string& source,

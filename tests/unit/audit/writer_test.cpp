@@ -14,6 +14,11 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
+#include <condition_variable>
+#include <atomic>
+#include <cerrno>
 #include <thread>
 
 #include "clawgate/audit/audit_log.hpp"
@@ -181,6 +186,102 @@ TEST_F(AuditWriterTest, BatchModeSyncsOnItsOwnWithinTheInterval) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));  // bounded: 1 s
   }
   EXPECT_EQ(log->stats().syncs, 1u) << "batch syncs written records within 200 ms";
+}
+
+// A disk whose fdatasync hangs until the test opens the gate, or fails while `g_sync_fails`.
+std::mutex g_gate_mu;
+std::condition_variable g_gate_cv;
+bool g_gate_open = true;
+std::atomic<int> g_syncs_entered{0};
+std::atomic<bool> g_sync_fails{false};
+
+int gated_fdatasync(int fd) {
+  ++g_syncs_entered;
+  {
+    std::unique_lock lock(g_gate_mu);
+    g_gate_cv.wait(lock, [] { return g_gate_open; });
+  }
+  if (g_sync_fails.load()) {
+    errno = EIO;
+    return -1;
+  }
+  return ::fdatasync(fd);
+}
+
+void set_gate(bool open) {
+  {
+    std::lock_guard lock(g_gate_mu);
+    g_gate_open = open;
+  }
+  g_gate_cv.notify_all();
+}
+
+// Restores the real fdatasync (and an open gate) however the test ends.
+struct GatedDisk {
+  GatedDisk() {
+    g_syncs_entered = 0;
+    g_sync_fails = false;
+    testing::set_fdatasync(&gated_fdatasync);
+  }
+  ~GatedDisk() {
+    set_gate(true);
+    g_sync_fails = false;
+    testing::set_fdatasync(nullptr);
+  }
+  GatedDisk(const GatedDisk&) = delete;
+  GatedDisk& operator=(const GatedDisk&) = delete;
+};
+
+TEST_F(AuditWriterTest, BatchModeWritesOnWhileASyncHangs) {
+  cfg_.fsync = config::FsyncMode::batch;
+  GatedDisk disk;
+  set_gate(false);
+  AuditLogPtr log = open();
+  // Each append runs on a thread of its own: a writer that waits for the hanging sync fails the
+  // test after 5 s instead of hanging it.
+  const auto append_within_5s = [&log](const char* trace) {
+    auto f = std::async(std::launch::async, [&log, trace] {
+      return log->append({trace, "decided", std::nullopt, "chat", {}}, true);
+    });
+    if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+      set_gate(true);  // let the append (and the test) end
+      f.wait();
+      return false;
+    }
+    return f.get();
+  };
+  ASSERT_TRUE(append_within_5s("t1"));
+  for (int i = 0; i < 200 && g_syncs_entered.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // bounded: 2 s
+  }
+  ASSERT_EQ(g_syncs_entered.load(), 1) << "the written record was not being synced";
+  // The sync hangs; a decision is still written and answered: the writer never waits for it.
+  ASSERT_TRUE(append_within_5s("t2")) << "the writer waited for the hanging sync";
+  EXPECT_EQ(read_lines(cfg_.file).size(), 2u);
+  EXPECT_EQ(log->stats().syncs, 0u);
+  set_gate(true);
+  log->close();
+  EXPECT_GE(log->stats().syncs, 1u);
+}
+
+TEST_F(AuditWriterTest, BatchModeSyncFailureTurnsUnhealthyUntilASyncWorks) {
+  cfg_.fsync = config::FsyncMode::batch;
+  GatedDisk disk;
+  g_sync_fails = true;
+  AuditLogPtr log = open();
+  ASSERT_TRUE(log->append({"t1", "decided", std::nullopt, "chat", {}}, true));
+  for (int i = 0; i < 200 && log->healthy(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // bounded: 2 s
+  }
+  EXPECT_FALSE(log->healthy()) << "a failed batch sync must turn the log not ready";
+  EXPECT_GE(log->stats().failures, 1u);
+  g_sync_fails = false;  // the syncer retries the unsynced records
+  for (int i = 0; i < 300 && !log->healthy(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // bounded: 3 s
+  }
+  EXPECT_TRUE(log->healthy());
+  EXPECT_GE(log->stats().syncs, 1u);
+  log->close();
 }
 
 TEST_F(AuditWriterTest, NeverModeNeverSyncs) {
