@@ -252,15 +252,34 @@ class Parser {
     return true;
   }
 
+  // At the first byte inside a container: true, with the container closed, when it is `close`.
+  bool closes(char close) {
+    if (p_ == end_ || *p_ != close) return false;
+    ++p_;
+    frames_.pop_back();
+    return true;
+  }
+
+  // After a container's element: a comma (more to come), its closing byte (closed), or else an
+  // error (recorded).
+  enum class Next { more, closed, error };
+  Next after_element(char close) {
+    skip_ws();
+    if (p_ != end_ && *p_ == ',') {
+      ++p_;
+      skip_ws();
+      return Next::more;
+    }
+    if (closes(close)) return Next::closed;
+    syntax();
+    return Next::error;
+  }
+
   bool object(json& out) {
     if (!open(true)) return false;
     out = json::object();
     auto& members = out.get_ref<json::object_t&>();
-    if (p_ != end_ && *p_ == '}') {
-      ++p_;
-      frames_.pop_back();
-      return true;
-    }
+    if (closes('}')) return true;
     std::string key;
     for (;;) {
       if (p_ == end_ || *p_ != '"') return syntax();
@@ -280,17 +299,8 @@ class Parser {
       ++p_;
       skip_ws();
       if (!value(it->second)) return false;
-      skip_ws();
-      if (p_ == end_) return syntax();
-      if (*p_ == ',') {
-        ++p_;
-        skip_ws();
-        continue;
-      }
-      if (*p_ != '}') return syntax();
-      ++p_;
-      frames_.pop_back();
-      return true;
+      const Next next = after_element('}');
+      if (next != Next::more) return next == Next::closed;
     }
   }
 
@@ -298,25 +308,12 @@ class Parser {
     if (!open(false)) return false;
     out = json::array();
     auto& elements = out.get_ref<json::array_t&>();
-    if (p_ != end_ && *p_ == ']') {
-      ++p_;
-      frames_.pop_back();
-      return true;
-    }
+    if (closes(']')) return true;
     for (;;) {
       frames_.back().index = elements.size();
       if (!value(elements.emplace_back())) return false;
-      skip_ws();
-      if (p_ == end_) return syntax();
-      if (*p_ == ',') {
-        ++p_;
-        skip_ws();
-        continue;
-      }
-      if (*p_ != ']') return syntax();
-      ++p_;
-      frames_.pop_back();
-      return true;
+      const Next next = after_element(']');
+      if (next != Next::more) return next == Next::closed;
     }
   }
 
@@ -354,51 +351,28 @@ class Parser {
   bool escape(std::string& out) {
     ++p_;
     if (p_ == end_) return syntax();
-    switch (*p_) {
-      case '"':
-        out.push_back('"');
-        break;
-      case '\\':
-        out.push_back('\\');
-        break;
-      case '/':
-        out.push_back('/');
-        break;
-      case 'b':
-        out.push_back('\b');
-        break;
-      case 'f':
-        out.push_back('\f');
-        break;
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'u': {
-        std::uint32_t cp = 0;
-        if (!hex4(cp)) return false;
-        if (cp >= 0xDC00 && cp <= 0xDFFF) return syntax();  // a low surrogate alone
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          // A high surrogate must be followed by an escaped low one.
-          if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return syntax();
-          ++p_;
-          std::uint32_t low = 0;
-          if (!hex4(low)) return false;
-          if (low < 0xDC00 || low > 0xDFFF) return syntax();
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        }
-        append_utf8(out, cp);
-        return true;
-      }
-      default:
-        return syntax();
+    // The one-letter escapes and the bytes they stand for.
+    static constexpr std::string_view kLetters = "\"\\/bfnrt";
+    static constexpr std::string_view kBytes = "\"\\/\b\f\n\r\t";
+    if (const auto k = kLetters.find(*p_); k != std::string_view::npos) {
+      out.push_back(kBytes[k]);
+      ++p_;
+      return true;
     }
-    ++p_;
+    if (*p_ != 'u') return syntax();
+    std::uint32_t cp = 0;
+    if (!hex4(cp)) return false;
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return syntax();  // a low surrogate alone
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      // A high surrogate must be followed by an escaped low one.
+      if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return syntax();
+      ++p_;
+      std::uint32_t low = 0;
+      if (!hex4(low)) return false;
+      if (low < 0xDC00 || low > 0xDFFF) return syntax();
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    }
+    append_utf8(out, cp);
     return true;
   }
 

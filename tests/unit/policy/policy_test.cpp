@@ -555,6 +555,29 @@ TEST(PolicyCombine, DefaultDecisionWhenNothingMatches) {
   }
 }
 
+// evaluate() without `explain` (the proxy's way) gives each input the verdict `expected` has
+// (evaluated with it); only the per-rule trace is left out.
+void expect_same_verdicts_without_explain(const Policy& policy, const std::vector<Input>& inputs,
+                                          const std::vector<Verdict>& expected) {
+  const auto rule_ids = [](const std::vector<const Rule*>& rules) {
+    std::vector<std::string> out;
+    for (const Rule* r : rules) out.push_back(r->id);
+    return out;
+  };
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Verdict quick = evaluate(policy, inputs[i], /*explain=*/false);
+    EXPECT_EQ(quick.decision, expected[i].decision) << "input " << i;
+    EXPECT_EQ(quick.enforced, expected[i].enforced) << "input " << i;
+    EXPECT_EQ(quick.would, expected[i].would) << "input " << i;
+    EXPECT_EQ(quick.rules, expected[i].rules) << "input " << i;
+    EXPECT_EQ(quick.deciding_rule, expected[i].deciding_rule) << "input " << i;
+    EXPECT_EQ(quick.reason, expected[i].reason) << "input " << i;
+    EXPECT_EQ(rule_ids(quick.rate_limited_rules), rule_ids(expected[i].rate_limited_rules));
+    EXPECT_TRUE(quick.trace.empty());
+    EXPECT_EQ(expected[i].trace.size(), policy.rules.size());
+  }
+}
+
 TEST(PolicyCombine, RuleOrderNeverChangesTheVerdict) {
   const json doc = mixed_rules();
   const PolicyPtr reference = must_parse(doc);
@@ -576,18 +599,7 @@ TEST(PolicyCombine, RuleOrderNeverChangesTheVerdict) {
   std::vector<Verdict> expected;
   for (const auto& in : inputs) expected.push_back(evaluate(*reference, in));
 
-  // Without `explain` (the proxy's way) the verdict is the same, only the trace is left out.
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const Verdict quick = evaluate(*reference, inputs[i], /*explain=*/false);
-    EXPECT_EQ(quick.decision, expected[i].decision) << "input " << i;
-    EXPECT_EQ(quick.enforced, expected[i].enforced) << "input " << i;
-    EXPECT_EQ(quick.would, expected[i].would) << "input " << i;
-    EXPECT_EQ(quick.rules, expected[i].rules) << "input " << i;
-    EXPECT_EQ(quick.deciding_rule, expected[i].deciding_rule) << "input " << i;
-    EXPECT_EQ(quick.reason, expected[i].reason) << "input " << i;
-    EXPECT_TRUE(quick.trace.empty());
-    EXPECT_EQ(expected[i].trace.size(), doc["rules"].size());
-  }
+  expect_same_verdicts_without_explain(*reference, inputs, expected);
 
   std::mt19937 rng(20261121);  // fixed seed: reproducible
   json shuffled = doc;
@@ -1288,19 +1300,7 @@ TEST(PolicyCombine, ShuffledFullPolicyNeverChangesTheVerdict) {
   std::vector<Verdict> expected;
   for (const auto& in : inputs) expected.push_back(evaluate(*reference, in));
 
-  // Without `explain` (the proxy's way) the verdict is the same, only the trace is left out.
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const Verdict quick = evaluate(*reference, inputs[i], /*explain=*/false);
-    EXPECT_EQ(quick.decision, expected[i].decision) << "input " << i;
-    EXPECT_EQ(quick.enforced, expected[i].enforced) << "input " << i;
-    EXPECT_EQ(quick.would, expected[i].would) << "input " << i;
-    EXPECT_EQ(quick.rules, expected[i].rules) << "input " << i;
-    EXPECT_EQ(quick.deciding_rule, expected[i].deciding_rule) << "input " << i;
-    EXPECT_EQ(quick.reason, expected[i].reason) << "input " << i;
-    EXPECT_EQ(ids(quick.rate_limited_rules), ids(expected[i].rate_limited_rules));
-    EXPECT_TRUE(quick.trace.empty());
-    EXPECT_EQ(expected[i].trace.size(), doc["rules"].size());
-  }
+  expect_same_verdicts_without_explain(*reference, inputs, expected);
 
   std::mt19937 rng(424242);  // fixed seed: reproducible
   json shuffled = doc;
