@@ -28,8 +28,11 @@ clawgate::policy::PolicyPtr make_policy(int rules) {
   return std::get<clawgate::policy::PolicyPtr>(std::move(p));
 }
 
+// Arg 0: rules; arg 1: 1 for `explain` (policy explain, a message per unmatched rule), 0 for
+// the proxy's way (verdict only).
 void BM_Evaluate(benchmark::State& state) {
   const auto pol = make_policy(static_cast<int>(state.range(0)));
+  const bool explain = state.range(1) != 0;
   const nlohmann::json body = {{"tool", "tool_7"}, {"args", {{"url", "https://docs.example.com/a"}}}};
   clawgate::policy::Input in;
   in.route = "tools";
@@ -39,12 +42,12 @@ void BM_Evaluate(benchmark::State& state) {
   in.tool = "tool_7";
   in.body = &body;
   for (auto _ : state) {
-    auto v = clawgate::policy::evaluate(*pol, in);
+    auto v = clawgate::policy::evaluate(*pol, in, explain);
     benchmark::DoNotOptimize(v);
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Evaluate)->Arg(10)->Arg(100)->Arg(1000);
+BENCHMARK(BM_Evaluate)->ArgsProduct({{10, 100, 1000}, {0, 1}})->ArgNames({"rules", "explain"});
 
 }  // namespace
 
