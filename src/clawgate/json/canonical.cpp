@@ -4,31 +4,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "clawgate/json/bytes.hpp"
+
 namespace clawgate::json {
-namespace {
-
-// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates, nothing
-// above U+10FFFF), or 0 when it is not valid. s[i] >= 0x80.
-std::size_t utf8_sequence(const unsigned char* s, std::size_t i, std::size_t n) {
-  const unsigned char c = s[i];
-  const auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    if (c == 0xE0 && s[i + 1] < 0xA0) return 0;  // overlong
-    if (c == 0xED && s[i + 1] > 0x9F) return 0;  // surrogates
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xF0 && s[i + 1] < 0x90) return 0;  // overlong
-    if (c == 0xF4 && s[i + 1] > 0x8F) return 0;  // above U+10FFFF
-    return 4;
-  }
-  return 0;
-}
-
-}  // namespace
 
 // Writes `s` as a JSON string the way nlohmann's dump(ensure_ascii = false) does; false on
 // invalid UTF-8.
@@ -42,16 +20,8 @@ bool write_string(std::string_view s, std::string& out) {
     // Eight plain bytes at a time (no control character, quote, backslash or non-ASCII byte):
     // most text is plain ASCII.
     while (i + 8 <= n) {
-      std::uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-      constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-      const std::uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;  // a byte < 0x20
-      const std::uint64_t q = w ^ (kOnes * '"');
-      const std::uint64_t quote = (q - kOnes) & ~q & kHigh;
-      const std::uint64_t b = w ^ (kOnes * '\\');
-      const std::uint64_t backslash = (b - kOnes) & ~b & kHigh;
-      if ((control | quote | backslash | (w & kHigh)) != 0) break;
+      const std::uint64_t w = bytes::load8(p + i);
+      if ((bytes::string_specials(w) | (w & bytes::kHigh)) != 0) break;
       i += 8;
     }
     if (i >= n) break;
@@ -61,7 +31,7 @@ bool write_string(std::string_view s, std::string& out) {
       continue;
     }
     if (c >= 0x80) {
-      const std::size_t len = utf8_sequence(p, i, n);
+      const std::size_t len = bytes::utf8_sequence(p, i, n);
       if (len == 0) return false;
       i += len;
       continue;

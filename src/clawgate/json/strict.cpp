@@ -2,8 +2,6 @@
 
 #include <locale.h>
 
-#include <cerrno>
-#include <clocale>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +9,8 @@
 #include <limits>
 #include <utility>
 #include <vector>
+
+#include "clawgate/json/bytes.hpp"
 
 namespace clawgate::json {
 namespace {
@@ -23,55 +23,23 @@ constexpr std::size_t kMaxPointerInError = 160;
 // parse_lenient's nesting bound: the parser recurses once per level.
 constexpr std::size_t kLenientMaxDepth = 512;
 
-constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-
-std::uint64_t load8(const char* p) {
-  std::uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
-
 // Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlongs, no
 // surrogates, nothing above U+10FFFF), or npos.
 std::size_t invalid_utf8_at(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
   std::size_t i = 0;
-  auto cont = [&](std::size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
-    return k < n && p[k] >= lo && p[k] <= hi;
-  };
   while (i < n) {
     // Most request text is ASCII: eight bytes at a time while no byte has its high bit set.
-    while (i + 8 <= n && (load8(s.data() + i) & kHigh) == 0) i += 8;
+    while (i + 8 <= n && (bytes::load8(p + i) & bytes::kHigh) == 0) i += 8;
     if (i >= n) break;
-    const unsigned char c = p[i];
-    if (c < 0x80) {
+    if (p[i] < 0x80) {
       ++i;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      if (!cont(i + 1)) return i;
-      i += 2;
-    } else if (c == 0xE0) {
-      if (!cont(i + 1, 0xA0) || !cont(i + 2)) return i;
-      i += 3;
-    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-      if (!cont(i + 1) || !cont(i + 2)) return i;
-      i += 3;
-    } else if (c == 0xED) {
-      if (!cont(i + 1, 0x80, 0x9F) || !cont(i + 2)) return i;
-      i += 3;
-    } else if (c == 0xF0) {
-      if (!cont(i + 1, 0x90) || !cont(i + 2) || !cont(i + 3)) return i;
-      i += 4;
-    } else if (c >= 0xF1 && c <= 0xF3) {
-      if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return i;
-      i += 4;
-    } else if (c == 0xF4) {
-      if (!cont(i + 1, 0x80, 0x8F) || !cont(i + 2) || !cont(i + 3)) return i;
-      i += 4;
-    } else {
-      return i;
+      continue;
     }
+    const std::size_t len = bytes::utf8_sequence(p, i, n);
+    if (len == 0) return i;
+    i += len;
   }
   return std::string_view::npos;
 }
@@ -323,16 +291,7 @@ class Parser {
     for (;;) {
       const char* run = p_;
       // Eight plain bytes at a time (no quote, backslash or control character).
-      while (end_ - p_ >= 8) {
-        const std::uint64_t w = load8(p_);
-        const std::uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;
-        const std::uint64_t q = w ^ (kOnes * '"');
-        const std::uint64_t quote = (q - kOnes) & ~q & kHigh;
-        const std::uint64_t b = w ^ (kOnes * '\\');
-        const std::uint64_t backslash = (b - kOnes) & ~b & kHigh;
-        if ((control | quote | backslash) != 0) break;
-        p_ += 8;
-      }
+      while (end_ - p_ >= 8 && bytes::string_specials(bytes::load8(p_)) == 0) p_ += 8;
       while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
         ++p_;
       }
