@@ -466,6 +466,23 @@ class JsonlLog final : public AuditLog {
 
   // The syncer's fdatasync. A failure turns the log unhealthy until a later sync succeeds.
   bool sync_file() {
+    if (!timed_sync()) {
+      const int err = errno;
+      ++failures_;
+      if (!sync_failing_.exchange(true)) {
+        spdlog::error("audit: fdatasync of {} failed: {}; not ready until it works again",
+                      cfg_.file, std::strerror(err));
+      }
+      return false;
+    }
+    ++syncs_;
+    if (sync_failing_.exchange(false)) spdlog::info("audit: {} syncs again", cfg_.file);
+    return true;
+  }
+
+  // fdatasync of the current file, timed for the histogram; false (errno set) on failure. Safe
+  // from both the writer and the syncer: fd_mu_ keeps rotation from swapping the descriptor.
+  bool timed_sync() {
     const auto start = SteadyClock::now();
     int rc = 0;
     int err = 0;
@@ -477,17 +494,8 @@ class JsonlLog final : public AuditLog {
     sync_seconds_.observe_us(
         std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start)
             .count());
-    if (rc != 0) {
-      ++failures_;
-      if (!sync_failing_.exchange(true)) {
-        spdlog::error("audit: fdatasync of {} failed: {}; not ready until it works again",
-                      cfg_.file, std::strerror(err));
-      }
-      return false;
-    }
-    ++syncs_;
-    if (sync_failing_.exchange(false)) spdlog::info("audit: {} syncs again", cfg_.file);
-    return true;
+    errno = err;
+    return rc == 0;
   }
 
   // fsync "batch": the written records are for the syncer.
@@ -631,16 +639,7 @@ class JsonlLog final : public AuditLog {
   }
 
   bool sync() {
-    const auto start = SteadyClock::now();
-    int rc = 0;
-    {
-      std::lock_guard fd_lock(fd_mu_);  // the syncer may use fd_ meanwhile (fsync "batch")
-      rc = data_sync(fd_);
-    }
-    sync_seconds_.observe_us(std::chrono::duration_cast<std::chrono::microseconds>(
-                                 SteadyClock::now() - start)
-                                 .count());
-    if (rc != 0) {
+    if (!timed_sync()) {
       fail("fdatasync");
       return false;
     }
