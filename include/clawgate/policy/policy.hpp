@@ -92,16 +92,14 @@ struct Redact {
   // Matches wherever a built-in secret shape or one of `patterns` does: one scan tells that a
   // string needs no redaction. Null only when the union does not fit RE2's memory budget.
   std::shared_ptr<const re2::RE2> any;
-  // Lower-case ASCII literals (RE2's FilteredRE2 atoms) of which every match of every built-in
-  // or policy pattern holds one. Empty when some pattern has no such literal: then
-  // cannot_match() never says so. Set with set_atoms().
-  std::vector<std::string> atoms;
-  std::shared_ptr<const re2::RE2> atom_finder;  // (?i) alternation of the atoms
-  void set_atoms(std::vector<std::string> list);
+  // Finds the literals (RE2's FilteredRE2 atoms, ASCII) of which every match of every built-in
+  // or policy pattern holds one, case-insensitively. Null when some pattern has no such
+  // literal: then cannot_match() never says so.
+  std::shared_ptr<const re2::RE2> literals;
 
-  // True only when no built-in or policy pattern can match anywhere in `text`: none of the atoms
-  // occurs in it, compared case-insensitively (U+017F ſ and U+212A Kelvin sign count as s and k,
-  // as (?i) has them). One RE2 scan; false means "run the patterns".
+  // True only when no built-in or policy pattern can match anywhere in `text`: none of the
+  // literals occurs in it, compared case-insensitively (U+017F ſ and U+212A Kelvin sign count as
+  // s and k, as (?i) has them). One RE2 scan; false means "run the patterns".
   bool cannot_match(std::string_view text) const;
 };
 
@@ -130,8 +128,8 @@ std::variant<PolicyPtr, LoadError> parse_policy(std::string_view text, const std
 const std::vector<std::string>& builtin_redact_patterns();
 // One RE2 matching where any built-in or any of `policy_patterns` matches (Redact::any).
 std::shared_ptr<const re2::RE2> redact_union(const std::vector<std::string>& policy_patterns);
-// Redact::atoms for the built-in patterns and `policy_patterns`.
-std::vector<std::string> redact_atoms(const std::vector<std::string>& policy_patterns);
+// Redact::literals for the built-in patterns and `policy_patterns`.
+std::shared_ptr<const re2::RE2> redact_literals(const std::vector<std::string>& policy_patterns);
 std::variant<PolicyPtr, LoadError> load_policy_file(const std::string& path);
 
 // What the policy sees of one request.

@@ -130,7 +130,7 @@ class Loader {
     if (const json* j = member(root, "chat")) policy->system_prompt = read_chat(*j);
     if (const json* j = member(root, "redact")) policy->redact = read_redact(*j);
     policy->redact.any = redact_union(policy->redact.pattern_sources);
-    policy->redact.set_atoms(redact_atoms(policy->redact.pattern_sources));
+    policy->redact.literals = redact_literals(policy->redact.pattern_sources);
 
     const json* rules = member(root, "rules");
     if (rules == nullptr) fail(top("rules"), "required (an array of rules)");
@@ -677,7 +677,7 @@ std::shared_ptr<const re2::RE2> redact_union(const std::vector<std::string>& pol
   return any;
 }
 
-std::vector<std::string> redact_atoms(const std::vector<std::string>& policy_patterns) {
+std::shared_ptr<const re2::RE2> redact_literals(const std::vector<std::string>& policy_patterns) {
   constexpr int kMinAtomLen = 3;  // "sk-" is the shortest literal of a built-in pattern
   re2::FilteredRE2 filter(kMinAtomLen);
   RE2::Options opts;
@@ -685,7 +685,7 @@ std::vector<std::string> redact_atoms(const std::vector<std::string>& policy_pat
   for (const auto* list : {&builtin_redact_patterns(), &policy_patterns}) {
     for (const auto& src : *list) {
       int id = 0;
-      if (filter.Add(src, opts, &id) != RE2::NoError) return {};
+      if (filter.Add(src, opts, &id) != RE2::NoError) return nullptr;
     }
   }
   std::vector<std::string> atoms;
@@ -693,38 +693,26 @@ std::vector<std::string> redact_atoms(const std::vector<std::string>& policy_pat
   // Patterns that pass with no atom found could match any text: nothing can be skipped.
   std::vector<int> unfiltered;
   filter.AllPotentials({}, &unfiltered);
-  if (atoms.empty() || !unfiltered.empty()) return {};
-  for (const auto& atom : atoms) {
-    if (atom.empty()) return {};
-    for (const char c : atom) {
-      if (static_cast<unsigned char>(c) >= 0x80) return {};  // keep to ASCII literals
-    }
-  }
-  return atoms;
-}
-
-void Redact::set_atoms(std::vector<std::string> list) {
-  atoms.clear();
-  atom_finder.reset();
-  if (list.empty()) return;
+  if (atoms.empty() || !unfiltered.empty()) return nullptr;
   // One case-insensitive alternation of the literals. (?i) also equates U+017F with s and
   // U+212A with k, as the patterns' own (?i) does, so folding is never narrower than theirs.
   std::string alternation = "(?i)(?:";
-  for (std::size_t i = 0; i < list.size(); ++i) {
+  for (std::size_t i = 0; i < atoms.size(); ++i) {
+    if (atoms[i].empty()) return nullptr;
+    for (const char c : atoms[i]) {
+      if (static_cast<unsigned char>(c) >= 0x80) return nullptr;  // keep to ASCII literals
+    }
     if (i > 0) alternation += '|';
-    alternation += RE2::QuoteMeta(list[i]);
+    alternation += RE2::QuoteMeta(atoms[i]);
   }
   alternation += ')';
-  RE2::Options opts;
-  opts.set_log_errors(false);
   auto finder = std::make_shared<const re2::RE2>(alternation, opts);
-  if (!finder->ok()) return;
-  atoms = std::move(list);
-  atom_finder = std::move(finder);
+  if (!finder->ok()) return nullptr;
+  return finder;
 }
 
 bool Redact::cannot_match(std::string_view text) const {
-  return atom_finder != nullptr && !RE2::PartialMatch(text, *atom_finder);
+  return literals != nullptr && !RE2::PartialMatch(text, *literals);
 }
 
 std::variant<PolicyPtr, LoadError> parse_policy(std::string_view text, const std::string& source) {
