@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "clawgate/classify/classifier.hpp"
+#include "clawgate/policy/literal_set.hpp"
 
 namespace re2 {
 class RE2;
@@ -92,14 +93,15 @@ struct Redact {
   // Matches wherever a built-in secret shape or one of `patterns` does: one scan tells that a
   // string needs no redaction. Null only when the union does not fit RE2's memory budget.
   std::shared_ptr<const re2::RE2> any;
-  // Finds the literals (RE2's FilteredRE2 atoms, ASCII) of which every match of every built-in
-  // or policy pattern holds one, case-insensitively. Null when some pattern has no such
-  // literal: then cannot_match() never says so.
-  std::shared_ptr<const re2::RE2> literals;
+  // The literals (RE2's FilteredRE2 atoms, ASCII) of which every match of every built-in or
+  // policy pattern holds one, case-insensitively. Null when some pattern has no such literal:
+  // then cannot_match() never says so.
+  std::shared_ptr<const LiteralSet> literals;
 
   // True only when no built-in or policy pattern can match anywhere in `text`: none of the
-  // literals occurs in it, compared case-insensitively (U+017F ſ and U+212A Kelvin sign count as
-  // s and k, as (?i) has them). One RE2 scan; false means "run the patterns".
+  // literals occurs in it, compared case-insensitively (a text with U+017F ſ or U+212A Kelvin
+  // sign, which (?i) equates with s and k, always counts as a possible match). One pass; false
+  // means "run the patterns".
   bool cannot_match(std::string_view text) const;
 };
 
@@ -129,7 +131,7 @@ const std::vector<std::string>& builtin_redact_patterns();
 // One RE2 matching where any built-in or any of `policy_patterns` matches (Redact::any).
 std::shared_ptr<const re2::RE2> redact_union(const std::vector<std::string>& policy_patterns);
 // Redact::literals for the built-in patterns and `policy_patterns`.
-std::shared_ptr<const re2::RE2> redact_literals(const std::vector<std::string>& policy_patterns);
+std::shared_ptr<const LiteralSet> redact_literals(const std::vector<std::string>& policy_patterns);
 std::variant<PolicyPtr, LoadError> load_policy_file(const std::string& path);
 
 // What the policy sees of one request.

@@ -677,7 +677,7 @@ std::shared_ptr<const re2::RE2> redact_union(const std::vector<std::string>& pol
   return any;
 }
 
-std::shared_ptr<const re2::RE2> redact_literals(const std::vector<std::string>& policy_patterns) {
+std::shared_ptr<const LiteralSet> redact_literals(const std::vector<std::string>& policy_patterns) {
   constexpr int kMinAtomLen = 3;  // "sk-" is the shortest literal of a built-in pattern
   re2::FilteredRE2 filter(kMinAtomLen);
   RE2::Options opts;
@@ -694,25 +694,11 @@ std::shared_ptr<const re2::RE2> redact_literals(const std::vector<std::string>& 
   std::vector<int> unfiltered;
   filter.AllPotentials({}, &unfiltered);
   if (atoms.empty() || !unfiltered.empty()) return nullptr;
-  // One case-insensitive alternation of the literals. (?i) also equates U+017F with s and
-  // U+212A with k, as the patterns' own (?i) does, so folding is never narrower than theirs.
-  std::string alternation = "(?i)(?:";
-  for (std::size_t i = 0; i < atoms.size(); ++i) {
-    if (atoms[i].empty()) return nullptr;
-    for (const char c : atoms[i]) {
-      if (static_cast<unsigned char>(c) >= 0x80) return nullptr;  // keep to ASCII literals
-    }
-    if (i > 0) alternation += '|';
-    alternation += RE2::QuoteMeta(atoms[i]);
-  }
-  alternation += ')';
-  auto finder = std::make_shared<const re2::RE2>(alternation, opts);
-  if (!finder->ok()) return nullptr;
-  return finder;
+  return LiteralSet::create(atoms);  // null for a literal that is not ASCII
 }
 
 bool Redact::cannot_match(std::string_view text) const {
-  return literals != nullptr && !RE2::PartialMatch(text, *literals);
+  return literals != nullptr && !literals->may_occur_in(text);
 }
 
 std::variant<PolicyPtr, LoadError> parse_policy(std::string_view text, const std::string& source) {
