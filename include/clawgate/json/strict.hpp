@@ -22,4 +22,9 @@ StrictParse parse_strict(std::string_view text, std::size_t max_depth = 64);
 // nothing on invalid JSON or UTF-8 or nesting deeper than 512. Never throws.
 std::optional<nlohmann::json> parse_lenient(std::string_view text);
 
+// Offset in `object_text` of the value of its top-level member `key`, for text that
+// parse_strict accepted as an object (so the member is unique). A member whose key is written
+// with an escape is not recognised: nullopt, as for a missing one.
+std::optional<std::size_t> top_level_member(std::string_view object_text, std::string_view key);
+
 }  // namespace clawgate::json

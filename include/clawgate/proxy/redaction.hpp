@@ -33,4 +33,12 @@ std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& 
 bool inject_system_prompt(nlohmann::json& doc, http::RouteId route, const std::string& prompt,
                           const decision::Outcome& outcome);
 
+// The body to forward with chat.system_prompt applied: `body` is the request's text and `doc`
+// its strict parse. A chat whose top-level "messages" is an array gets the system message
+// written into `body` in front of the first message, the rest of the bytes as the client sent
+// them (as without a prompt); anything else goes through inject_system_prompt and is written
+// anew. Returns `body` unchanged for routes without a prompt.
+std::string with_system_prompt(std::string body, nlohmann::json& doc, http::RouteId route,
+                               const std::string& prompt, const decision::Outcome& outcome);
+
 }  // namespace clawgate::proxy

@@ -456,4 +456,67 @@ std::optional<nlohmann::json> parse_lenient(std::string_view text) {
   return value;
 }
 
+namespace {
+
+std::size_t skip_space(std::string_view s, std::size_t i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+  return i;
+}
+
+// s[i] is the opening quote; returns the offset after the closing one.
+std::size_t skip_string(std::string_view s, std::size_t i) {
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '\\') {
+      ++i;
+    } else if (s[i] == '"') {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// The offset after the value starting at s[i], in valid JSON.
+std::size_t skip_value(std::string_view s, std::size_t i) {
+  if (s[i] == '"') return skip_string(s, i);
+  if (s[i] != '{' && s[i] != '[') {
+    while (i < s.size() && std::strchr(",}] \t\n\r", s[i]) == nullptr) ++i;
+    return i;
+  }
+  std::size_t depth = 0;
+  while (i < s.size()) {
+    const char c = s[i];
+    if (c == '"') {
+      i = skip_string(s, i);
+      continue;
+    }
+    if (c == '{' || c == '[') ++depth;
+    if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+    ++i;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<std::size_t> top_level_member(std::string_view object_text, std::string_view key) {
+  const std::string_view s = object_text;
+  std::size_t i = skip_space(s, 0);
+  if (i >= s.size() || s[i] != '{') return std::nullopt;
+  for (i = skip_space(s, i + 1); i < s.size() && s[i] == '"'; i = skip_space(s, i + 1)) {
+    const std::size_t key_end = skip_string(s, i);
+    if (key_end == std::string_view::npos) return std::nullopt;
+    const std::string_view raw = s.substr(i + 1, key_end - i - 2);
+    i = skip_space(s, key_end);
+    if (i >= s.size() || s[i] != ':') return std::nullopt;
+    i = skip_space(s, i + 1);
+    if (i >= s.size()) return std::nullopt;
+    if (raw == key) return i;
+    i = skip_value(s, i);
+    if (i == std::string_view::npos) return std::nullopt;
+    i = skip_space(s, i);
+    if (i >= s.size() || s[i] != ',') return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 }  // namespace clawgate::json

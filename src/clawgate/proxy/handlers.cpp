@@ -496,8 +496,8 @@ class ProxyHandler final : public HandlerBase {
                                          std::to_string(limited.retry_after_s) + " s",
                                      extra, true);
     }
-    if (pol->system_prompt && inject_system_prompt(doc, m.id, *pol->system_prompt, o)) {
-      body = clawgate::json::dump(doc);
+    if (pol->system_prompt) {
+      body = with_system_prompt(std::move(body), doc, m.id, *pol->system_prompt, o);
     }
 
     // Forward.

@@ -6,6 +6,7 @@
 
 #include "clawgate/audit/audit_log.hpp"
 #include "clawgate/json/canonical.hpp"
+#include "clawgate/json/strict.hpp"
 #include "clawgate/json/walk.hpp"
 
 namespace clawgate::proxy {
@@ -73,11 +74,19 @@ std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& 
   return audit::canonical(copy);
 }
 
+namespace {
+
+std::string system_prompt_text(const std::string& prompt, const decision::Outcome& outcome) {
+  return prompt + "\n\nGovernance classification: " +
+         audit::canonical(decision::governance_summary(outcome));
+}
+
+}  // namespace
+
 bool inject_system_prompt(nlohmann::json& doc, http::RouteId route, const std::string& prompt,
                           const decision::Outcome& outcome) {
   if (route != http::RouteId::chat && route != http::RouteId::responses) return false;
-  const std::string text = prompt + "\n\nGovernance classification: " +
-                           audit::canonical(decision::governance_summary(outcome));
+  const std::string text = system_prompt_text(prompt, outcome);
   if (route == http::RouteId::chat) {
     nlohmann::json messages = nlohmann::json::array();
     messages.push_back({{"role", "system"}, {"content", text}});
@@ -93,6 +102,26 @@ bool inject_system_prompt(nlohmann::json& doc, http::RouteId route, const std::s
     doc["instructions"] = std::move(instructions);
   }
   return true;
+}
+
+std::string with_system_prompt(std::string body, nlohmann::json& doc, http::RouteId route,
+                               const std::string& prompt, const decision::Outcome& outcome) {
+  if (route == http::RouteId::chat) {
+    const auto messages = doc.find("messages");
+    if (messages != doc.end() && messages->is_array()) {
+      const auto at = json::top_level_member(body, "messages");
+      std::string message = "{\"content\":";
+      if (at && body[*at] == '[' &&
+          json::write_string(system_prompt_text(prompt, outcome), message)) {
+        message += ",\"role\":\"system\"}";
+        if (!messages->empty()) message += ',';
+        body.insert(*at + 1, message);
+        return body;
+      }
+    }
+  }
+  if (!inject_system_prompt(doc, route, prompt, outcome)) return body;
+  return json::dump(doc);
 }
 
 }  // namespace clawgate::proxy

@@ -175,5 +175,29 @@ TEST(StrictJson, ControlCharactersInPointerAreMasked) {
   expect_error(R"({"a\nb":{"k":1,"k":2}})", R"(duplicate key "k" at /a?b)");
 }
 
+// top_level_member finds a member's value in the text without parsing it again.
+TEST(TopLevelMember, FindsTheValueOfATopLevelKeyOnly) {
+  const std::string text =
+      " { \"a\" : {\"messages\":1, \"s\":\"}\\\"messages\\\"\"} ,\"b\":[1,{\"x\":\"]\"}],"
+      "\"n\":-1.5e3,\"t\":true,\"messages\" :\t[ ] } ";
+  ASSERT_TRUE(parse_strict(text).value.has_value()) << parse_strict(text).error;
+  const auto at = top_level_member(text, "messages");
+  ASSERT_TRUE(at.has_value());
+  EXPECT_EQ(text.substr(*at, 3), "[ ]");
+  EXPECT_EQ(text.substr(*top_level_member(text, "n"), 6), "-1.5e3");
+  EXPECT_EQ(text.substr(*top_level_member(text, "a"), 1), "{");
+  EXPECT_FALSE(top_level_member(text, "x").has_value());  // nested only
+  EXPECT_FALSE(top_level_member(text, "s").has_value());
+  EXPECT_FALSE(top_level_member("{}", "messages").has_value());
+  EXPECT_FALSE(top_level_member("[1]", "messages").has_value());
+}
+
+TEST(TopLevelMember, AKeyWrittenWithAnEscapeIsNotRecognised) {
+  const std::string text = R"({"m\u0065ssages":[1],"other":2})";
+  ASSERT_TRUE(parse_strict(text).value.has_value());
+  EXPECT_FALSE(top_level_member(text, "messages").has_value());
+  EXPECT_EQ(text.substr(*top_level_member(text, "other"), 1), "2");
+}
+
 }  // namespace
 }  // namespace clawgate::json

@@ -107,5 +107,49 @@ TEST(Redaction, ShortcutAgreesWithTheFullScanOnRandomText) {
   EXPECT_GT(scanned, 500);
 }
 
+// The system prompt written into the client's bytes must forward the same document as
+// injecting it into the parsed request and writing that out.
+TEST(SystemPrompt, SplicedBodyEqualsTheInjectedDocument) {
+  decision::Outcome outcome;
+  outcome.verdict.decision = policy::Decision::allow;
+  outcome.verdict.rules = {"chat-green"};
+  const std::string prompt = "Be careful with \"quotes\", \\ and\nnew lines; caf\xC3\xA9.";
+  const std::vector<std::string> bodies = {
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}]})",
+      R"({"messages":[]})",
+      "{ \"messages\" :\n [ {\"role\":\"user\",\"content\":\"a]b\"} ] ,\"model\":\"m\"}",
+      R"({"a":{"messages":"nested"},"messages":[1,2]})",
+      R"({"m\u0065ssages":[{"role":"user","content":"escaped key"}]})",  // falls back
+      R"({"messages":"not an array"})",                                  // falls back
+      R"({"model":"m"})",                                                // falls back
+  };
+  for (const auto& body : bodies) {
+    auto parsed = json::parse(body);
+    json injected = parsed;
+    ASSERT_TRUE(inject_system_prompt(injected, http::RouteId::chat, prompt, outcome));
+    const std::string out = with_system_prompt(body, parsed, http::RouteId::chat, prompt, outcome);
+    EXPECT_EQ(json::parse(out), injected) << body << "\n" << out;
+  }
+  // Spliced: the client's own bytes around the new message are kept.
+  const std::string spaced = R"({ "model" : "m", "messages" : [ {"role":"user","content":"x"} ] })";
+  json doc = json::parse(spaced);
+  const std::string out = with_system_prompt(spaced, doc, http::RouteId::chat, prompt, outcome);
+  EXPECT_EQ(out.substr(0, 42), R"({ "model" : "m", "messages" : [{"content":)");
+  EXPECT_NE(out.find(R"(,"role":"system"}, {"role":"user","content":"x"} ] })"), std::string::npos)
+      << out;
+}
+
+TEST(SystemPrompt, OtherRoutesAreLeftAlone) {
+  decision::Outcome outcome;
+  const std::string body = R"({"tool":"x"})";
+  json doc = json::parse(body);
+  EXPECT_EQ(with_system_prompt(body, doc, http::RouteId::tools, "p", outcome), body);
+  const std::string responses = R"({"input":"hi","instructions":"Be brief."})";
+  json rdoc = json::parse(responses);
+  const json out =
+      json::parse(with_system_prompt(responses, rdoc, http::RouteId::responses, "p", outcome));
+  EXPECT_EQ(out["instructions"].get<std::string>().substr(0, 3), "p\n\n");
+}
+
 }  // namespace
 }  // namespace clawgate::proxy
