@@ -105,6 +105,8 @@ class Forwarding : public ProxyTest {
     EXPECT_EQ(*u.header("content-length"), std::to_string(body.size()));
     expect_clean_upstream_head(u);
   }
+
+  void run_five_hundred_parallel(unsigned io_threads);
 };
 
 TEST_F(Forwarding, ChatCompletionsForwardedWithGatewayTokenAndCleanHeaders) {
@@ -414,7 +416,9 @@ TEST_F(Forwarding, UpstreamKeepAliveConnectionIsReused) {
       << " upstream connections (accepted in total: " << upstream_->accepted_connections() << ")";
 }
 
-TEST_F(Forwarding, FiveHundredParallelRequestsAllSucceed) {
+// 50 clients × 10 requests on keep-alive connections, each answer checked against its request.
+void Forwarding::run_five_hundred_parallel(unsigned io_threads) {
+  config_["threads"] = io_threads;
   upstream_->on(kToolsPath, [](const UpstreamRequest& req, UpstreamConn& c) {
     const json in = json::parse(req.body, nullptr, false);
     const int n = in.is_object() ? in["args"].value("n", -1) : -2;
@@ -459,6 +463,14 @@ TEST_F(Forwarding, FiveHundredParallelRequestsAllSucceed) {
   }
   EXPECT_EQ(ok.load(), kThreads * kPerThread);
   EXPECT_EQ(upstream_->proxied_count(), static_cast<std::size_t>(kThreads * kPerThread));
+}
+
+// More than one I/O thread: each connection runs on a strand of its own.
+TEST_F(Forwarding, FiveHundredParallelRequestsAllSucceed) { run_five_hundred_parallel(2); }
+
+// One I/O thread: connections share the io_context's executor, without strands.
+TEST_F(Forwarding, FiveHundredParallelRequestsAllSucceedOnOneIoThread) {
+  run_five_hundred_parallel(1);
 }
 
 }  // namespace

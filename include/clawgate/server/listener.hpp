@@ -1,7 +1,8 @@
 #pragma once
-// A listening socket and its connections: one coroutine per connection on its own strand,
-// a connection cap, and graceful drain (stop accepting, close idle keep-alive connections,
-// let in-flight requests finish, then cut whatever is left).
+// A listening socket and its connections: one coroutine per connection (on a strand of its own
+// when more than one thread runs the io_context), a connection cap, and graceful drain (stop
+// accepting, close idle keep-alive connections, let in-flight requests finish, then cut
+// whatever is left).
 
 #include <atomic>
 #include <functional>
@@ -30,7 +31,7 @@ class RequestHandler {
 class Listener {
  public:
   Listener(net::io_context& ioc, std::string name, std::shared_ptr<RequestHandler> handler,
-           ConnectionLimits limits, std::size_t max_connections);
+           ConnectionLimits limits, std::size_t max_connections, unsigned io_threads);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
@@ -60,6 +61,7 @@ class Listener {
   void untrack(Handle h);
 
   net::io_context& ioc_;
+  const bool strands_;  // more than one thread runs ioc_
   std::string name_;
   std::shared_ptr<RequestHandler> handler_;
   ConnectionLimits limits_;

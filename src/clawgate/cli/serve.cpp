@@ -212,7 +212,8 @@ int serve(const char* config_path) {
   if (auto err = svc->upstream.init()) return fail(*err);
 
   server::Listener proxy_listener(ioc, "proxy", proxy::make_proxy_handler(svc),
-                                  connection_limits(cfg->limits), cfg->limits.max_connections);
+                                  connection_limits(cfg->limits), cfg->limits.max_connections,
+                                  threads);
   if (auto ec = proxy_listener.open(cfg->listen.host, cfg->listen.port)) {
     return fail("listen: cannot listen on " + cfg->listen.to_string() + ": " + ec.message());
   }
@@ -220,7 +221,7 @@ int serve(const char* config_path) {
   if (cfg->admin_listen) {
     // The admin API is small; its own modest connection cap keeps it reachable under load.
     admin_listener = std::make_unique<server::Listener>(
-        ioc, "admin", proxy::make_admin_handler(svc), connection_limits(cfg->limits), 64);
+        ioc, "admin", proxy::make_admin_handler(svc), connection_limits(cfg->limits), 64, threads);
     if (auto ec = admin_listener->open(cfg->admin_listen->host, cfg->admin_listen->port)) {
       return fail("admin_listen: cannot listen on " + cfg->admin_listen->to_string() + ": " +
                   ec.message());

@@ -9,8 +9,9 @@
 namespace clawgate::server {
 
 Listener::Listener(net::io_context& ioc, std::string name, std::shared_ptr<RequestHandler> handler,
-                   ConnectionLimits limits, std::size_t max_connections)
+                   ConnectionLimits limits, std::size_t max_connections, unsigned io_threads)
     : ioc_(ioc),
+      strands_(io_threads > 1),
       name_(std::move(name)),
       handler_(std::move(handler)),
       limits_(limits),
@@ -52,8 +53,11 @@ void Listener::start() {
 
 task<void> Listener::accept_loop() {
   for (;;) {
-    auto strand = net::make_strand(ioc_);
-    auto [ec, sock] = co_await acceptor_.async_accept(strand);
+    // With one thread running the io_context a connection's handlers never run concurrently; a
+    // strand would only add a queue and an executor copy to every operation.
+    const net::any_io_executor ex =
+        strands_ ? net::any_io_executor(net::make_strand(ioc_)) : ioc_.get_executor();
+    auto [ec, sock] = co_await acceptor_.async_accept(ex);
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
       // EMFILE and friends: back off briefly instead of spinning.
@@ -67,7 +71,7 @@ task<void> Listener::accept_loop() {
     auto cancel = std::make_unique<net::cancellation_signal>();
     net::cancellation_signal* signal = cancel.get();
     net::co_spawn(
-        strand, run_session(std::move(sock), signal),
+        ex, run_session(std::move(sock), signal),
         net::bind_cancellation_slot(
             signal->slot(), [name = name_, cancel = std::move(cancel)](std::exception_ptr e) {
               if (!e) return;
