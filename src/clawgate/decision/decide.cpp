@@ -48,9 +48,12 @@ std::optional<http::RouteId> route_from_word(std::string_view word) {
 }
 
 nlohmann::json governance_summary(const Outcome& o) {
-  return {{"decision", policy::to_string(o.verdict.decision)},
-          {"risk", classify::to_string(o.classification.risk)},
-          {"rules", o.verdict.rules}};
+  // Member by member: {{"key", value}, ...} would first build every pair as an array.
+  nlohmann::json summary = nlohmann::json::object();
+  summary["decision"] = policy::to_string(o.verdict.decision);
+  summary["risk"] = classify::to_string(o.classification.risk);
+  summary["rules"] = o.verdict.rules;
+  return summary;
 }
 
 }  // namespace clawgate::decision

@@ -124,11 +124,14 @@ class HandlerBase : public server::RequestHandler {
                     const policy::Policy* pol = nullptr) const {
     if (ctx.received_logged) return;
     ctx.received_logged = true;
-    json data = {{"method", ctx.method},
-                 {"path", ctx.path},
-                 {"client", ctx.peer},
-                 {"bytes", body ? body->size() : 0},
-                 {"body_sha256", core::sha256_hex(body ? *body : std::string())}};
+    // Per-request records are built member by member: nlohmann's {{"key", value}, ...} first
+    // makes every pair a two-element array, then converts them (about 5% of a request's work).
+    json data = json::object();
+    data["method"] = ctx.method;
+    data["path"] = ctx.path;
+    data["client"] = ctx.peer;
+    data["bytes"] = body ? body->size() : 0;
+    data["body_sha256"] = core::sha256_hex(body ? *body : std::string());
     std::string body_canonical;
     if (body != nullptr && !body->empty() && svc_->config->audit.include_bodies) {
       policy::PolicyPtr current;
@@ -179,7 +182,10 @@ class HandlerBase : public server::RequestHandler {
                          std::string message, json extra, bool keep_alive,
                          std::string allow = {}) {
     log_received(ctx, nullptr);
-    json data = {{"status", status}, {"code", code}, {"reason", message}};
+    json data = json::object();
+    data["status"] = status;
+    data["code"] = code;
+    data["reason"] = message;
     if (extra.is_object()) {
       for (const char* key : {"rule", "approval_id"}) {
         if (extra.contains(key)) data[key] = extra[key];
@@ -444,11 +450,12 @@ class ProxyHandler final : public HandlerBase {
     ctx.risk = std::string(classify::to_string(o.classification.risk));
     ctx.decision = std::string(policy::to_string(verdict.decision));
     audit(ctx, "classified", o.classification.to_json());
-    json decided = {{"decision", policy::to_string(verdict.decision)},
-                    {"enforced", verdict.enforced},
-                    {"rules", verdict.rules},
-                    {"reason", verdict.reason},
-                    {"policy_sha256", pol->sha256}};
+    json decided = json::object();
+    decided["decision"] = policy::to_string(verdict.decision);
+    decided["enforced"] = verdict.enforced;
+    decided["rules"] = verdict.rules;
+    decided["reason"] = verdict.reason;
+    decided["policy_sha256"] = pol->sha256;
     if (verdict.would) decided["would"] = policy::to_string(*verdict.would);
     // SPEC §7: no durable decision record, no forward. While the log is failing every decision
     // still tries (together with the records kept from the failure), so the first write that
@@ -511,12 +518,13 @@ class ProxyHandler final : public HandlerBase {
       up.insert(f.name_string(), f.value());
     }
     if (m.id != clawgate::http::RouteId::models) up.body() = std::move(body);
-    audit(ctx, "forwarded",
-          {{"upstream", svc_->config->upstream.host_port()},
-           {"agent", tgt.agent},
-           {"session", tgt.session ? json(*tgt.session) : json(nullptr)},
-           {"tool", tgt.tool ? json(*tgt.tool) : json(nullptr)},
-           {"action", tgt.action ? json(*tgt.action) : json(nullptr)}});
+    json forwarded = json::object();
+    forwarded["upstream"] = svc_->config->upstream.host_port();
+    forwarded["agent"] = tgt.agent;
+    forwarded["session"] = tgt.session ? json(*tgt.session) : json(nullptr);
+    forwarded["tool"] = tgt.tool ? json(*tgt.tool) : json(nullptr);
+    forwarded["action"] = tgt.action ? json(*tgt.action) : json(nullptr);
+    audit(ctx, "forwarded", std::move(forwarded));
     out.up = std::move(up);
     out.lock_key = request::session_lock_key(tgt);
     out.route = m.id;
@@ -693,13 +701,14 @@ class ProxyHandler final : public HandlerBase {
   static constexpr std::size_t kPreviewMargin = 512;
 
   void complete(const Ctx& ctx, const Relay& r, const policy::Policy& pol) const {
-    json data = {{"status", r.status},
-                 {"bytes", r.bytes},
-                 {"duration_us", micros_since(ctx.start)},
-                 {"upstream_us", r.upstream_us},
-                 {"response_sha256", r.sha256},
-                 {"stream", r.stream},
-                 {"stream_complete", r.stream_complete}};
+    json data = json::object();
+    data["status"] = r.status;
+    data["bytes"] = r.bytes;
+    data["duration_us"] = micros_since(ctx.start);
+    data["upstream_us"] = r.upstream_us;
+    data["response_sha256"] = r.sha256;
+    data["stream"] = r.stream;
+    data["stream_complete"] = r.stream_complete;
     if (r.client_gone) data["client_gone"] = true;
     if (!r.sha256.empty()) {
       const std::int64_t total = micros_since(ctx.start);
