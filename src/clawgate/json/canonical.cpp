@@ -17,19 +17,9 @@ bool write_string(std::string_view s, std::string& out) {
   out.push_back('"');
   std::size_t run = 0;  // start of the bytes not yet copied
   for (std::size_t i = 0; i < n;) {
-    // Eight plain bytes at a time (no control character, quote, backslash or non-ASCII byte):
-    // most text is plain ASCII.
-    while (i + 8 <= n) {
-      const std::uint64_t w = bytes::load8(p + i);
-      if ((bytes::string_specials(w) | (w & bytes::kHigh)) != 0) break;
-      i += 8;
-    }
+    i += bytes::plain_run(p + i, n - i, true);
     if (i >= n) break;
     const unsigned char c = p[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++i;
-      continue;
-    }
     if (c >= 0x80) {
       const std::size_t len = bytes::utf8_sequence(p, i, n);
       if (len == 0) return false;

@@ -290,11 +290,8 @@ class Parser {
     ++p_;
     for (;;) {
       const char* run = p_;
-      // Eight plain bytes at a time (no quote, backslash or control character).
-      while (end_ - p_ >= 8 && bytes::string_specials(bytes::load8(p_)) == 0) p_ += 8;
-      while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
-        ++p_;
-      }
+      p_ += bytes::plain_run(reinterpret_cast<const unsigned char*>(p_),
+                             static_cast<std::size_t>(end_ - p_), false);
       out.append(run, p_);
       if (p_ == end_) return syntax();
       if (*p_ == '"') {
