@@ -1,5 +1,7 @@
 #include "clawgate/proxy/preview.hpp"
 
+#include <cstdint>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -25,7 +27,16 @@ bool is_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0U) ==
 std::pair<std::size_t, std::size_t> utf8_extent(std::string_view s, std::size_t n) {
   if (n == 0) return {0, 0};
   std::size_t count = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  std::size_t i = 0;
+  // Eight bytes at a time while even eight more code points stay within n: a continuation byte
+  // (10xxxxxx) has its top bit set and the next one clear.
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  for (; i + 8 <= s.size() && count + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    count += 8 - static_cast<std::size_t>(__builtin_popcountll(w & ~(w << 1U) & kHigh));
+  }
+  for (; i < s.size(); ++i) {
     if (is_continuation(s[i])) continue;
     if (count == n) return {i, count};
     ++count;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -133,6 +134,30 @@ TEST(Utf8Prefix, CountsCodePointsNotBytes) {
                         "b",
                         2),
             "a\xF0\x9F\x98\x80");  // 4-byte emoji
+}
+
+// The cut must not depend on where eight-byte blocks begin: random mixes of ASCII, 2- to
+// 4-byte sequences and stray continuation bytes, every limit, against a byte-by-byte count.
+TEST(Utf8Prefix, AgreesWithAByteByByteCountAtEveryLimit) {
+  static constexpr const char* kPieces[] = {"a",        "bcdefghij",    " ",
+                                            "\xC3\xA9", "\xE2\x9C\x93", "\xF0\x9F\x98\x80",
+                                            "\x80",     "\xBF\xBF",     "\xE2"};
+  std::mt19937 rng(5);
+  for (int round = 0; round < 500; ++round) {
+    std::string s;
+    for (int k = static_cast<int>(rng() % 30); k > 0; --k) s += kPieces[rng() % std::size(kPieces)];
+    for (std::size_t limit = 0; limit <= s.size() + 1; ++limit) {
+      std::size_t end = 0;
+      std::size_t count = 0;
+      for (; end < s.size(); ++end) {
+        if ((static_cast<unsigned char>(s[end]) & 0xC0U) == 0x80U) continue;
+        if (count == limit) break;
+        ++count;
+      }
+      if (limit == 0) end = 0;
+      ASSERT_EQ(utf8_prefix(s, limit), s.substr(0, end)) << "limit " << limit << " of " << s;
+    }
+  }
 }
 
 TEST(Utf8Prefix, NeverSplitsTruncatedOrInvalidSequences) {
