@@ -1,5 +1,7 @@
 #include "clawgate/policy/literal_set.hpp"
 
+#include <algorithm>
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -10,8 +12,9 @@ namespace {
 
 constexpr std::uint8_t kStarts = 1;
 constexpr std::uint8_t kFoldsToAscii = 2;
-// Beyond this many literals the 16-byte search costs more than the byte loop it replaces.
-constexpr std::size_t kMaxVectorLiterals = 12;
+// Beyond this many distinct first-two-byte pairs the 16-byte search costs more than the byte
+// loop it replaces.
+constexpr std::size_t kMaxVectorPairs = 12;
 
 bool is_letter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
@@ -39,10 +42,14 @@ std::shared_ptr<const LiteralSet> LiteralSet::create(const std::vector<std::stri
       short_literal = true;
     } else {
       // The 16-byte search compares bytes with 0x20 set on both sides: a superset of folding.
+      // Literals that share their first two bytes (xoxa-, xoxb-, ...) share one comparison.
       Pair pair;
       pair.first.fill(static_cast<std::uint8_t>(first | 0x20U));
       pair.second.fill(static_cast<std::uint8_t>(static_cast<unsigned char>(l.lower[1]) | 0x20U));
-      set->pairs_.push_back(pair);
+      const auto same = [&pair](const Pair& p) {
+        return p.first == pair.first && p.second == pair.second;
+      };
+      if (std::none_of(set->pairs_.begin(), set->pairs_.end(), same)) set->pairs_.push_back(pair);
     }
     set->first_[first] = kStarts;
     if (is_letter(first)) {
@@ -86,7 +93,7 @@ bool LiteralSet::may_occur_in(std::string_view text) const {
 #if defined(__SSE2__)
   // Sixteen positions at a time: where the first two bytes of some literal (or the lead byte of
   // ſ or the Kelvin sign) are, the exact check runs. Most text has few such places.
-  if (!pairs_.empty() && pairs_.size() <= kMaxVectorLiterals) {
+  if (!pairs_.empty() && pairs_.size() <= kMaxVectorPairs) {
     const __m128i case_bit = _mm_set1_epi8(0x20);
     const __m128i lead_s = _mm_set1_epi8(static_cast<char>(0xC5));
     const __m128i lead_k = _mm_set1_epi8(static_cast<char>(0xE2));

@@ -38,9 +38,8 @@ TEST(LiteralSet, RefusesEmptyAndNonAsciiLiterals) {
   EXPECT_EQ(LiteralSet::create({"caf\xC3\xA9"}), nullptr);
 }
 
-TEST(LiteralSet, AgreesWithRe2CaseInsensitiveSearch) {
-  const std::vector<std::string> literals = {
-      "sk-", "akia", "bearer", "-----begin ", "private key-----", "internal-", "corp_"};
+// Texts built from fragments of the literals, long enough for the 16-byte search.
+void expect_agreement_with_re2(const std::vector<std::string>& literals, unsigned seed) {
   const auto set = LiteralSet::create(literals);
   ASSERT_NE(set, nullptr);
   std::string alternation = "(?i)(?:";
@@ -63,12 +62,15 @@ TEST(LiteralSet, AgreesWithRe2CaseInsensitiveSearch) {
                                             "x",        "\n",
                                             "\xC5\xBF", "\xE2\x84\xAA",
                                             "\xC3\xA9", "\xE2\x80\x94",
-                                            "\xC5\xBE", "9"};
-  std::mt19937 rng(11);
+                                            "\xC5\xBE", "9",
+                                            "xox",      "XOXB",
+                                            "p-",       "ghp_",
+                                            "lit",      "SIA"};
+  std::mt19937 rng(seed);
   int found = 0;
   for (int i = 0; i < 20000; ++i) {
     std::string text;
-    const int n = 1 + static_cast<int>(rng() % 48);  // long enough for the 16-byte search
+    const int n = 1 + static_cast<int>(rng() % 48);
     for (int k = 0; k < n; ++k) text += kPieces[rng() % std::size(kPieces)];
     const bool re2_found = RE2::PartialMatch(text, re);
     const bool folds = text.find("\xC5\xBF") != std::string::npos ||
@@ -80,6 +82,21 @@ TEST(LiteralSet, AgreesWithRe2CaseInsensitiveSearch) {
   }
   EXPECT_GT(found, 3000);  // both answers are well represented
   EXPECT_LT(found, 17000);
+}
+
+TEST(LiteralSet, AgreesWithRe2CaseInsensitiveSearch) {
+  // Literals sharing their first two bytes share one 16-byte comparison.
+  expect_agreement_with_re2({"sk-", "akia", "bearer", "-----begin ", "private key-----",
+                             "internal-", "corp_", "xoxb-", "xoxp-", "ghp_", "asia"},
+                            11);
+}
+
+TEST(LiteralSet, AgreesWithRe2BeyondTheVectorSearchsPairLimit) {
+  // More distinct first-two-byte pairs than the 16-byte search takes: the byte loop answers.
+  expect_agreement_with_re2(
+      {"sk-", "akia", "bearer", "-----begin ", "private key-----", "internal-", "corp_", "xoxb-",
+       "ghp_", "lit1", "kia9", "er-x", "_k_", "9s9", "p-p"},
+      12);
 }
 
 }  // namespace
