@@ -34,7 +34,10 @@ std::pair<std::size_t, std::size_t> utf8_extent(std::string_view s, std::size_t 
   for (; i + 8 <= s.size() && count + 8 <= n; i += 8) {
     std::uint64_t w;
     std::memcpy(&w, s.data() + i, 8);
-    count += 8 - static_cast<std::size_t>(__builtin_popcountll(w & ~(w << 1U) & kHigh));
+    // One bit per continuation byte, at the top of its byte; the multiply sums the eight bits
+    // into the top byte (no popcnt instruction in a baseline x86-64 build).
+    const std::uint64_t continuation = (w & ~(w << 1U) & kHigh) >> 7U;
+    count += 8 - static_cast<std::size_t>((continuation * 0x0101010101010101ULL) >> 56U);
   }
   for (; i < s.size(); ++i) {
     if (is_continuation(s[i])) continue;
