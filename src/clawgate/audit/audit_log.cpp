@@ -228,7 +228,8 @@ struct Completion {
 };
 
 // Canonical data with the secrets redacted: in one pass when it can be, else copy and redact.
-std::string canonical_data(Record& r, const std::vector<std::string>& secrets) {
+// Appends the canonical JSON of r.data to `out`, with a pre-rendered body in front.
+void append_canonical_data(Record& r, const std::vector<std::string>& secrets, std::string& out) {
   // A pre-rendered body goes first: "body" sorts before every other key of `received` data
   // (body_sha256, bytes, client, ...). Any other shape takes the body into `data` instead.
   if (!r.body_canonical.empty() &&
@@ -237,22 +238,29 @@ std::string canonical_data(Record& r, const std::vector<std::string>& secrets) {
     r.data["body"] = nlohmann::json::parse(r.body_canonical, nullptr, false);
     r.body_canonical.clear();
   }
-  std::string out;
+  if (!r.body_canonical.empty()) out.append("{\"body\":").append(r.body_canonical);
+  const std::size_t start = out.size();
   const json::StringRewrite rewrite = [&secrets](std::string& s) { redact_string(s, secrets); };
   if (!json::write_canonical(r.data, out, secrets.empty() ? nullptr : &rewrite)) {
+    out.resize(start);
     redact_secrets(r.data, secrets);
-    out = canonical(r.data);
+    out += canonical(r.data);
   }
-  if (r.body_canonical.empty()) return out;
-  std::string joined = "{\"body\":" + r.body_canonical;
-  if (out.size() > 2) joined.push_back(',');
-  joined.append(out, 1, std::string::npos);
-  return joined;
+  if (r.body_canonical.empty()) return;
+  // The body's object continues with the other members: their "{" becomes "," (or "{}" "}").
+  if (out.size() - start == 2) {
+    out.resize(start);
+    out.push_back('}');
+  } else {
+    out[start] = ',';
+  }
 }
 
 Pending render(Record r, const std::vector<std::string>& secrets, Done done = {}) {
   Pending p(std::move(done));
-  p.head = "{\"data\":" + canonical_data(r, secrets);
+  p.head.reserve(r.body_canonical.size() + 256);
+  p.head = "{\"data\":";
+  append_canonical_data(r, secrets, p.head);
   p.identity = ",\"identity\":";
   if (r.identity) {
     append_json_string(p.identity, *r.identity);

@@ -68,6 +68,7 @@ std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& 
   const bool path_present =
       std::any_of(ptrs.begin(), ptrs.end(), [&doc](const auto& ptr) { return doc.contains(ptr); });
   std::string out;
+  out.reserve(source.size() + 64);  // about the source's size: no growing copies
   if (!path_present && json::write_canonical(doc, out, &rewrite)) return out;
   nlohmann::json copy = redact_json(doc, pol);
   json::rewrite_strings(copy, also);
