@@ -512,11 +512,8 @@ class ProxyHandler final : public HandlerBase {
     up.method(req.method());
     up.target(clawgate::http::target_path(target));
     up.version(11);
-    for (const auto& f : upstream::rebuild_request_fields(req.base(), allowed,
-                                                          svc_->config->upstream.token,
-                                                          svc_->config->upstream.host_port())) {
-      up.insert(f.name_string(), f.value());
-    }
+    upstream::rebuild_request_fields(req.base(), allowed, svc_->config->upstream.token,
+                                     svc_->config->upstream.host_port(), up);
     if (m.id != clawgate::http::RouteId::models) up.body() = std::move(body);
     json forwarded = json::object();
     forwarded["upstream"] = svc_->config->upstream.host_port();
@@ -796,9 +793,7 @@ class ProxyHandler final : public HandlerBase {
     }
     exchange.finish();
     http::response<http::string_body> res{static_cast<http::status>(exchange.status()), 11};
-    for (const auto& fld : upstream::filter_response_fields(exchange.fields())) {
-      res.insert(fld.name_string(), fld.value());
-    }
+    upstream::filter_response_fields(exchange.fields(), res);
     decorate(ctx, res);
     relay.sha256 = core::sha256_hex(body);
     relay.bytes = body.size();
@@ -814,9 +809,7 @@ class ProxyHandler final : public HandlerBase {
                           Relay& relay) {
     relay.stream = true;
     http::response<http::empty_body> res{static_cast<http::status>(exchange.status()), 11};
-    for (const auto& fld : upstream::filter_response_fields(exchange.fields())) {
-      res.insert(fld.name_string(), fld.value());
-    }
+    upstream::filter_response_fields(exchange.fields(), res);
     exchange.drop_fields();
     decorate(ctx, res);
     res.chunked(true);

@@ -60,11 +60,11 @@ bool forwards_header(std::string_view n, const std::vector<std::string>& allowed
   return true;
 }
 
-http::fields rebuild_request_fields(const http::fields& in,
-                                    const std::vector<std::string>& allowed_openclaw,
-                                    std::string_view gateway_token, std::string_view host) {
+void rebuild_request_fields(const http::fields& in,
+                            const std::vector<std::string>& allowed_openclaw,
+                            std::string_view gateway_token, std::string_view host,
+                            http::fields& out) {
   const auto listed = connection_listed(in);
-  http::fields out;
   for (const auto& f : in) {
     const std::string n = lower(f.name_string());
     if (!forwards_header(n, allowed_openclaw) || listed.count(n) != 0) continue;
@@ -74,12 +74,10 @@ http::fields rebuild_request_fields(const http::fields& in,
   std::string auth = "Bearer ";
   auth.append(gateway_token);
   out.set(http::field::authorization, auth);
-  return out;
 }
 
-http::fields filter_response_fields(const http::fields& in) {
+void filter_response_fields(const http::fields& in, http::fields& out) {
   const auto listed = connection_listed(in);
-  http::fields out;
   for (const auto& f : in) {
     const std::string n = lower(f.name_string());
     if (is_hop_by_hop(n) || n == "content-length" || starts_with(n, "proxy-") ||
@@ -88,7 +86,6 @@ http::fields filter_response_fields(const http::fields& in) {
     }
     out.insert(f.name_string(), f.value());
   }
-  return out;
 }
 
 }  // namespace clawgate::upstream

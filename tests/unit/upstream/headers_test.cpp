@@ -40,7 +40,8 @@ http::fields client_fields() {
 }
 
 TEST(UpstreamHeaders, RebuildKeepsOnlySafeHeadersAndInjectsTheGatewayToken) {
-  const auto out = rebuild_request_fields(client_fields(), kAllowed, "gw-token", "127.0.0.1:18789");
+  http::fields out;
+  rebuild_request_fields(client_fields(), kAllowed, "gw-token", "127.0.0.1:18789", out);
   std::vector<std::string> names;
   for (const auto& f : out) names.emplace_back(f.name_string());
   const std::vector<std::string> expected{"x-openclaw-agent-id", "X-OpenClaw-Session-Key",
@@ -81,7 +82,8 @@ TEST(UpstreamHeaders, ResponseFilterDropsFramingAndHopByHop) {
   in.insert("X-Hop", "1");
   in.insert("Keep-Alive", "timeout=5");
   in.insert("Cache-Control", "no-cache");
-  const auto out = filter_response_fields(in);
+  http::fields out;
+  filter_response_fields(in, out);
   std::vector<std::string> names;
   for (const auto& f : out) names.emplace_back(f.name_string());
   EXPECT_EQ(names, (std::vector<std::string>{"Content-Type", "Cache-Control"}));
