@@ -18,7 +18,10 @@
 // Since then (docs/performance.md has the numbers): the automaton walks four pieces of a long
 // text at once; it also finds the pattern prefilter's literals, so RE2 runs only on texts that
 // may match; normalize() and the decoder's search for long runs take 16 and 64 bytes at a time.
-// An RE2::Set pass per text cost as much as everything else together.
+// An RE2::Set pass per text cost as much as everything else together. Then the automaton came
+// to walk the raw text (fold()): ASCII case and separator runs are folded by its byte classes,
+// and only the stretches around other bytes are normalised, so ASCII text is not copied at all;
+// its states are laid out breadth-first, and the byte searches use AVX2 where the CPU has it.
 #include "clawgate/classify/classifier.hpp"
 
 #include <re2/filtered_re2.h>
@@ -35,6 +38,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "clawgate/classify/fold.hpp"
 
 namespace clawgate::classify {
 
@@ -131,6 +136,7 @@ class TermMatcher {
     std::vector<std::uint32_t> next_state(nc_, 0);
     std::vector<std::vector<Entry>> own(1);
     std::vector<std::uint32_t> depth(1, 0);
+    std::vector<bool> after_space(1, false);  // the state's key prefix ends with ' '
     for (const auto& [key, e] : keys_) {
       std::uint32_t s = 0;
       for (const char ch : key) {
@@ -140,6 +146,7 @@ class TermMatcher {
           next_state[edge] = static_cast<std::uint32_t>(own.size());
           own.emplace_back();
           depth.push_back(depth[s] + 1);
+          after_space.push_back(ch == ' ');
           next_state.resize(next_state.size() + nc_, 0);
         }
         s = next_state[edge];
@@ -157,9 +164,12 @@ class TermMatcher {
     std::vector<std::uint32_t> report(states, 0);
     link_.assign(states, 0);
     std::deque<std::uint32_t> queue{0};
+    std::vector<std::uint32_t> bfs_order;
+    bfs_order.reserve(states);
     while (!queue.empty()) {
       const std::uint32_t s = queue.front();
       queue.pop_front();
+      bfs_order.push_back(s);
       if (s != 0) {
         link_[s] = report[fail[s]];
         report[s] = own[s].empty() ? link_[s] : s;
@@ -174,6 +184,18 @@ class TermMatcher {
         }
       }
     }
+    // fold()'s text: keys are normalised (no upper case, no separator but single ' ', none at
+    // either end), so upper case may share its lower case's class and every separator the
+    // class of ' '; a ' ' read after one leaves the state as it is (the root reads ' ' as
+    // itself). On normalised text none of this changes a step.
+    for (unsigned char ch = 'A'; ch <= 'Z'; ++ch) cls_[ch] = cls_[ch + ('a' - 'A')];
+    for (const char ch : {'\t', '\n', '\v', '\f', '\r', '_', '-', '.', '/'}) {
+      cls_[static_cast<unsigned char>(ch)] = cls_[' '];
+    }
+    space_ = cls_[' '];
+    for (std::size_t s = 0; s < states; ++s) {
+      if (after_space[s]) next_state[s * nc_ + space_] = static_cast<std::uint32_t>(s);
+    }
     // Entries flattened (by trie state id).
     entry_begin_.assign(states + 1, 0);
     for (std::size_t s = 0; s < states; ++s) {
@@ -182,6 +204,8 @@ class TermMatcher {
     }
     // Renumber the DFA so that states that report come last: "reports" is then one compare
     // off the scan's dependency chain, and transitions hold the target's row offset directly.
+    // Breadth-first within each part: the shallow states, where prose spends its time, share
+    // cache lines and pages (in trie order they lie all over a large table).
     std::vector<std::uint32_t> renum(states);
     std::uint32_t quiet = 0;
     for (std::size_t s = 0; s < states; ++s) quiet += report[s] == 0 ? 1 : 0;
@@ -189,7 +213,7 @@ class TermMatcher {
     std::uint32_t next_loud = quiet;
     report_.assign(states, 0);
     depth_.assign(states, 0);
-    for (std::size_t s = 0; s < states; ++s) {
+    for (const std::uint32_t s : bfs_order) {
       renum[s] = report[s] == 0 ? next_quiet++ : next_loud++;
       report_[renum[s]] = report[s];
       depth_[renum[s]] = depth[s];
@@ -206,14 +230,16 @@ class TermMatcher {
 
   bool empty() const { return entries_.empty(); }
 
-  // Appends the ids of entries that occur in `text` (on word boundaries unless `anywhere`), in
-  // no particular order and possibly more than once.
+  // Appends the ids of entries that occur in fold()'s `text` (on word boundaries unless
+  // `anywhere`), in no particular order and possibly more than once.
   //
-  // The walk is one dependent load per byte, so its speed is the load latency. Long texts are
+  // The walk is one dependent load per byte, so its speed is the load latency: the class's
+  // column is found off that chain, and the load takes the row as its index. Long texts are
   // cut into kStreams pieces walked in one loop: the loads of different pieces overlap. Each
   // piece starts at the root, which finds every key that starts inside it; a piece's walk then
   // runs on past its end until no key that started inside it can still be under way (the
-  // state's depth is at most the bytes read past the end): those keys are the next piece's.
+  // state's depth is at most the bytes other than separators read past the end): those keys
+  // are the next piece's.
   void scan(std::string_view text, std::vector<std::uint32_t>& hits) const {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
@@ -221,35 +247,20 @@ class TermMatcher {
       walk(text, 0, 0, n, hits);
       return;
     }
-    const std::uint32_t* delta = delta_.data();
-    const std::uint8_t* cls = cls_.data();
-    const std::uint32_t loud = first_reporting_row_;
     const std::size_t len = n / kStreams;
-    // Four walks written out by hand: g++ 12 keeps them in registers only this way.
     static_assert(kStreams == 4);
-    const std::size_t len3 = 3 * len;
-    std::uint32_t r0 = 0;
-    std::uint32_t r1 = 0;
-    std::uint32_t r2 = 0;
-    std::uint32_t r3 = 0;
-    for (const unsigned char *q = p, *q_end = p + len; q != q_end; ++q) {
-      r0 = delta[r0 + cls[q[0]]];
-      r1 = delta[r1 + cls[q[len]]];
-      r2 = delta[r2 + cls[q[2 * len]]];
-      r3 = delta[r3 + cls[q[len3]]];
-      if (std::max(std::max(r0, r1), std::max(r2, r3)) >= loud) [[unlikely]] {
-        const auto j = static_cast<std::size_t>(q - p);
-        if (r0 >= loud) report(text, j + 1, r0 / nc_, hits);
-        if (r1 >= loud) report(text, len + j + 1, r1 / nc_, hits);
-        if (r2 >= loud) report(text, 2 * len + j + 1, r2 / nc_, hits);
-        if (r3 >= loud) report(text, len3 + j + 1, r3 / nc_, hits);
+    std::array<std::size_t, kStreams> rows{};
+    for (std::size_t j = 0; j < len;) {
+      j += step4(p + j, len - j, len, rows);
+      for (std::size_t k = 0; k < kStreams; ++k) {
+        if (rows[k] >= first_reporting_row_) report(text, k * len + j, rows[k] / nc_, hits);
       }
     }
     // The last piece takes the remainder; the others finish the keys under way at their end.
-    walk(text, r3, len3 + len, n, hits);
-    walk(text, r0, len, n, hits, len);
-    walk(text, r1, 2 * len, n, hits, 2 * len);
-    walk(text, r2, len3, n, hits, len3);
+    walk(text, rows[3], 4 * len, n, hits);
+    walk(text, rows[0], len, n, hits, len);
+    walk(text, rows[1], 2 * len, n, hits, 2 * len);
+    walk(text, rows[2], 3 * len, n, hits, 3 * len);
   }
 
  private:
@@ -258,24 +269,90 @@ class TermMatcher {
   static constexpr std::size_t kMinSplit = 256;
   static constexpr std::size_t kNoSettle = static_cast<std::size_t>(-1);
 
+  // delta + c, in a register of its own: the load then takes the row as its index, and no add
+  // joins the walk's chain of dependent loads (g++ would otherwise add the row and c first).
+  static const std::uint32_t* column(const std::uint32_t* delta, std::uint32_t c) {
+    const std::uint32_t* col = delta + c;
+    asm("" : "+r"(col));
+    return col;
+  }
+
+  // The four walks over q[0, count), q[len, len + count), ... on from `rows`, until `count`
+  // bytes each or until one of them reaches a state that reports; returns the bytes stepped.
+  // No call in the loop, and the states stored back as they are (narrowing them made g++ 12
+  // copy every state on each step): only this way are they kept in registers.
+  [[gnu::noinline]] std::size_t step4(const unsigned char* q, std::size_t count, std::size_t len,
+                                      std::array<std::size_t, kStreams>& rows) const {
+    const std::uint32_t* delta = delta_.data();
+    const std::uint8_t* cls = cls_.data();
+    // Rows are below 2^31: row - loud, in 64 bits, has its top bit set unless it reports.
+    const std::size_t minus_loud = -std::size_t{first_reporting_row_};
+    // Each piece read at a negative index that counts up to 0.
+    const unsigned char* e0 = q + count;
+    const unsigned char* e1 = e0 + len;
+    const unsigned char* e2 = e1 + len;
+    const unsigned char* e3 = e2 + len;
+    std::size_t r0 = rows[0];
+    std::size_t r1 = rows[1];
+    std::size_t r2 = rows[2];
+    std::size_t r3 = rows[3];
+    auto i = -static_cast<std::ptrdiff_t>(count);
+    while (i != 0) {
+      r0 = column(delta, cls[e0[i]])[r0];
+      r1 = column(delta, cls[e1[i]])[r1];
+      r2 = column(delta, cls[e2[i]])[r2];
+      r3 = column(delta, cls[e3[i]])[r3];
+      ++i;
+      const std::size_t quiet =
+          (r0 + minus_loud) & (r1 + minus_loud) & (r2 + minus_loud) & (r3 + minus_loud);
+      if ((quiet >> 63) == 0) [[unlikely]] {
+        break;
+      }
+    }
+    rows[0] = r0;
+    rows[1] = r1;
+    rows[2] = r2;
+    rows[3] = r3;
+    return count - static_cast<std::size_t>(-i);
+  }
+
   // Walks text[begin, end) on from `row`, reporting what ends on the way. With `settle`, it
   // stops earlier, once no key that began before `settle` can still be under way (the state's
-  // depth is at most the bytes read past `settle`).
-  void walk(std::string_view text, std::uint32_t row, std::size_t begin, std::size_t end,
+  // depth is at most the bytes other than separators read past `settle`: each of those is one
+  // byte of the normalised text, a run of separators at most one).
+  void walk(std::string_view text, std::size_t row, std::size_t begin, std::size_t end,
             std::vector<std::uint32_t>& hits, std::size_t settle = kNoSettle) const {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::uint32_t* delta = delta_.data();
     const std::uint8_t* cls = cls_.data();
     const std::uint32_t loud = first_reporting_row_;
+    std::size_t past = 0;  // bytes other than separators read from `settle` on
     for (std::size_t i = begin; i < end; ++i) {
-      if (i >= settle && depth_[row / nc_] <= i - settle) return;
-      row = delta[row + cls[p[i]]];
+      if (i >= settle) {
+        if (depth_[row / nc_] <= past) return;
+        past += cls[p[i]] != space_ ? 1 : 0;
+      }
+      row = (delta + cls[p[i]])[row];
       if (row >= loud) [[unlikely]] report(text, i + 1, row / nc_, hits);
     }
   }
 
+  // Where the key of `len` bytes that ends at `end` begins: in fold()'s text a run of
+  // separators stands for one ' ' of the key.
+  std::size_t key_start(std::string_view text, std::size_t end, std::uint32_t len) const {
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    std::size_t i = end;
+    for (std::uint32_t k = 0; k < len; ++k) {
+      --i;
+      if (cls_[p[i]] == space_) {
+        while (i > 0 && cls_[p[i - 1]] == space_) --i;
+      }
+    }
+    return i;
+  }
+
   // Out of line so the scan loop keeps its state in registers.
-  [[gnu::noinline]] void report(std::string_view text, std::size_t end, std::uint32_t state,
+  [[gnu::noinline]] void report(std::string_view text, std::size_t end, std::size_t state,
                                 std::vector<std::uint32_t>& hits) const {
     for (std::uint32_t s = report_[state]; s != 0; s = link_[s]) {
       for (std::uint32_t k = entry_begin_[s]; k < entry_begin_[s + 1]; ++k) {
@@ -284,7 +361,7 @@ class TermMatcher {
           hits.push_back(e.id);
           continue;
         }
-        const std::size_t start = end - e.len;
+        const std::size_t start = key_start(text, end, e.len);
         if (start > 0 && word_before(text, start)) continue;
         if (!e.open_end && end < text.size() && word_at(text, end)) continue;
         hits.push_back(e.id);
@@ -297,6 +374,7 @@ class TermMatcher {
   std::vector<std::pair<std::string, Entry>> keys_;  // until compile()
   std::array<std::uint8_t, 256> cls_{};
   std::uint32_t nc_ = 1;
+  std::uint32_t space_ = 0;           // the class of ' ' and every separator
   std::vector<std::uint32_t> delta_;  // [state * nc_ + class] -> target * nc_
   std::uint32_t first_reporting_row_ = 0;
   std::vector<std::uint32_t> report_;  // per (renumbered) state: a trie state that ends keys
@@ -478,7 +556,8 @@ class ClassifierImpl final : public Classifier {
     std::vector<int> atoms;
     if (!terms_.empty()) {
       const std::size_t before = hits.size();
-      terms_.scan(normalize(text, &ascii_kept), hits);
+      std::string buf;
+      terms_.scan(fold(text, buf, ascii_kept), hits);
       // Atom hits are not matches: move them out.
       auto keep = hits.begin() + static_cast<std::ptrdiff_t>(before);
       for (auto it = keep; it != hits.end(); ++it) {

@@ -9,13 +9,10 @@
 // depth since it is undone in place. Budget: the bytes produced by decoding (one per %XX, all of
 // a base64/hex result) never exceed raw.size(), so the work stays linear in the input; a result
 // that does not fit in what is left is skipped.
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
-#include <cstring>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,6 +20,7 @@
 #include <vector>
 
 #include "clawgate/classify/classifier.hpp"
+#include "clawgate/classify/simd.hpp"
 
 namespace clawgate::classify {
 namespace {
@@ -74,32 +72,10 @@ constexpr std::array<std::uint8_t, 256> make_alphabets() {
 }
 constexpr std::array<std::uint8_t, 256> kAlphabets = make_alphabets();
 
-// Bit k set when p[k] is in any alphabet (kAlphabets != 0), for 64 bytes.
-std::uint64_t alphabet_mask(const unsigned char* p) {
-#if defined(__SSE2__)
-  std::uint64_t mask = 0;
-  for (int part = 0; part < 4; ++part) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
-    // Signed compares: bytes >= 0x80 are negative and fall outside every range.
-    const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
-    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(folded, _mm_set1_epi8('a' - 1)),
-                                         _mm_cmplt_epi8(folded, _mm_set1_epi8('z' + 1)));
-    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
-                                        _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
-    __m128i in = _mm_or_si128(letter, digit);
-    in = _mm_or_si128(in, _mm_cmpeq_epi8(v, _mm_set1_epi8('+')));
-    in = _mm_or_si128(in, _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
-    in = _mm_or_si128(in, _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
-    in = _mm_or_si128(in, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
-    mask |= static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(in)))
-            << (16 * part);
-  }
-  return mask;
-#else
-  std::uint64_t mask = 0;
-  for (int k = 0; k < 64; ++k) mask |= std::uint64_t{kAlphabets[p[k]] != 0} << k;
-  return mask;
-#endif
+// Whether some byte of `m` is 0xFF.
+bool has_full_byte(std::uint64_t m) {
+  const std::uint64_t x = ~m;
+  return ((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull) != 0;
 }
 
 // Calls f(begin, end) for every maximal run of >= kMinRun bytes that are in some alphabet, in
@@ -110,18 +86,15 @@ void for_each_long_run(std::string_view text, F&& f) {
   static_assert(kMinRun == 16);
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
-  auto mask_at = [&](std::size_t at) -> std::uint64_t {
-    if (at >= n) return 0;
-    if (n - at >= 64) return alphabet_mask(p + at);
-    unsigned char tail[64] = {};  // zero is in no alphabet
-    std::memcpy(tail, p + at, n - at);
-    return alphabet_mask(tail);
-  };
+  std::vector<std::uint64_t> masks((n + 63) / 64 + 1, 0);  // one more: the last block's next
+  simd::alphabet_bits(simd::best(), p, n, masks.data());
   std::size_t done = 0;  // runs before this offset are handled
-  std::uint64_t cur = mask_at(0);
   for (std::size_t at = 0; at < n; at += 64) {
-    const std::uint64_t next = mask_at(at + 64);
-    if (cur != 0 && at + 64 > done) {
+    const std::uint64_t cur = masks[at / 64];
+    const std::uint64_t next = masks[at / 64 + 1];
+    // A run of 16 holds eight bytes from a multiple of 8 on: one byte of the masks all ones,
+    // which is rare in prose and cheaper to look for than the runs.
+    if ((has_full_byte(cur) || (next & 0xFF) == 0xFF) && at + 64 > done) {
       // (hi:lo) is the 128-bit mask of this block and the next; AND it with itself shifted
       // right by 1, 2, 4 and 8 bits.
       std::uint64_t lo = cur;
@@ -139,8 +112,12 @@ void for_each_long_run(std::string_view text, F&& f) {
         done = end;
       }
     }
-    cur = next;
   }
+}
+
+// The bit of kAlphabets that stands for `a`.
+std::size_t bit_of(Alphabet a) {
+  return static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(a)));
 }
 
 bool in_alphabet(Alphabet a, char c) {
@@ -241,11 +218,21 @@ class Decoder {
   // Hex first: hex digits are base64 characters too, and a run that is hex text is not tried
   // again as base64. A URL-safe run equal to a standard one was already tried.
   void decode_stretch(std::string_view text, int depth) {
+    // The longest run of each alphabet (bit k of kAlphabets), so that an alphabet with none of
+    // kMinRun costs no pass of its own: prose's stretches are mostly words joined by '/' or '-'.
+    std::array<std::size_t, 3> current{};
+    std::array<std::size_t, 3> longest{};
+    for (const char c : text) {
+      const std::uint8_t in = kAlphabets[static_cast<unsigned char>(c)];
+      for (std::size_t k = 0; k < current.size(); ++k) {
+        current[k] = ((in >> k) & 1) != 0 ? current[k] + 1 : 0;
+        longest[k] = std::max(longest[k], current[k]);
+      }
+    }
     std::vector<Span> hex_text_runs;
-    std::vector<Span> standard_runs;
     for (const Alphabet a : {Alphabet::hex, Alphabet::standard, Alphabet::url_safe}) {
+      if (longest[bit_of(a)] < kMinRun) continue;
       std::size_t hex_idx = 0;
-      std::size_t std_idx = 0;
       for (std::size_t i = 0; i < text.size();) {
         if (!in_alphabet(a, text[i])) {
           ++i;
@@ -261,15 +248,21 @@ class Decoder {
           if (chars.size() % 2 == 0 && try_run(a, chars, depth)) hex_text_runs.push_back(run);
           continue;
         }
-        if (a == Alphabet::standard) {
-          standard_runs.push_back(run);
-        } else if (contains(standard_runs, std_idx, run)) {
-          continue;
-        }
+        if (a == Alphabet::url_safe && is_standard_run(text, run)) continue;
         if (contains(hex_text_runs, hex_idx, run)) continue;
         try_run(a, chars, depth);
       }
     }
+  }
+
+  // Whether the URL-safe run `r` is also a run of the standard alphabet: it has no '-' or '_',
+  // and no '+' or '/' extends it.
+  static bool is_standard_run(std::string_view text, Span r) {
+    auto plus_slash = [&](std::size_t i) { return text[i] == '+' || text[i] == '/'; };
+    for (std::size_t i = r.begin; i < r.end; ++i) {
+      if (text[i] == '-' || text[i] == '_') return false;
+    }
+    return !(r.begin > 0 && plus_slash(r.begin - 1)) && !(r.end < text.size() && plus_slash(r.end));
   }
 
   // %XX decoded in place; false when there is none (or the budget cannot pay for them).

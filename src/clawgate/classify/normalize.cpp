@@ -10,7 +10,8 @@
 //   runs of white space, '_', '-', '.', '/', dashes -> one ' '; leading/trailing ones trimmed
 //
 // ASCII is handled 16 bytes at a time (SSE2, with a scalar fallback); only the stretches around
-// non-ASCII code points go through utf8proc.
+// non-ASCII code points go through utf8proc. fold() gives the classifier the same text without
+// a normalised copy of the ASCII: it normalises only those stretches.
 #include <utf8proc.h>
 
 #if defined(__SSE2__)
@@ -30,6 +31,8 @@
 #include <vector>
 
 #include "clawgate/classify/classifier.hpp"
+#include "clawgate/classify/fold.hpp"
+#include "clawgate/classify/simd.hpp"
 
 namespace clawgate::classify {
 namespace {
@@ -162,8 +165,20 @@ class Emitter {
 
   std::string& finish() {
     if (len_ > 0 && buf_[len_ - 1] == ' ') --len_;  // a trailing separator
+    return cut();
+  }
+
+  // finish() without trimming: fold()'s text goes on past it.
+  std::string& cut() {
     buf_.resize(len_);
     return buf_;
+  }
+
+  // Plain ASCII as it is, for fold(). A separator() after it may add a ' ' to a run of them.
+  void copy(const char* p, std::size_t n) {
+    reserve(n);
+    std::memcpy(buf_.data() + len_, p, n);
+    len_ += n;
   }
 
   void separator() {
@@ -391,33 +406,47 @@ class StretchMemo {
 
   // What `stretch` emits, or nullptr when it is not known.
   const std::string* find(std::string_view stretch, bool& kept) const {
-    const Slot& slot = slots_[index(stretch)];
-    if (slot.key != stretch) return nullptr;
-    kept = slot.kept;
-    return &slot.emitted;
+    const std::size_t b = bucket(stretch);
+    for (std::size_t way = 0; way < kWays; ++way) {
+      const Slot& slot = slots_[b + way];
+      if (slot.key == stretch) {
+        kept = slot.kept;
+        return &slot.emitted;
+      }
+    }
+    return nullptr;
   }
 
   void keep(std::string_view stretch, std::string emitted, bool kept) {
-    Slot& slot = slots_[index(stretch)];
+    const std::size_t b = bucket(stretch);
+    Slot& slot = slots_[b + victim_[b / kWays]];
+    victim_[b / kWays] ^= 1;
     slot.key.assign(stretch);
     slot.emitted = std::move(emitted);
     slot.kept = kept;
   }
 
  private:
+  // Two ways per bucket: prose has a few stretches that all recur (" —", " “" in one sentence),
+  // and two of them in one slot would push each other out on every use.
+  static constexpr std::size_t kWays = 2;
+  static constexpr std::size_t kSlots = 256;
+
   struct Slot {
     std::string key;  // short strings: no allocation
     std::string emitted;
     bool kept = true;
   };
 
-  static std::size_t index(std::string_view s) {
+  // The first slot of the stretch's bucket.
+  static std::size_t bucket(std::string_view s) {
     std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
     for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-    return static_cast<std::size_t>(h >> 56);
+    return static_cast<std::size_t>(h >> 57) * kWays;
   }
 
-  std::array<Slot, 256> slots_;
+  std::array<Slot, kSlots> slots_;
+  std::array<std::uint8_t, kSlots / kWays> victim_{};  // per bucket: the way keep() fills next
 };
 
 void normalize_stretch_memo(std::string_view s, Emitter& emit, std::vector<utf8proc_int32_t>& cps,
@@ -441,6 +470,15 @@ void normalize_stretch_memo(std::string_view s, Emitter& emit, std::vector<utf8p
   memo.keep(s, std::move(record), kept);
 }
 
+// The end of the slow stretch that starts at `i`: the next two plain bytes in a row (or the
+// end). Dropped controls go this way too, so that a mark after them still composes with the
+// letter before them.
+std::size_t stretch_end(const unsigned char* b, std::size_t i, std::size_t n) {
+  std::size_t j = i + 1;
+  while (j < n && !(is_plain(b[j]) && (j + 1 >= n || is_plain(b[j + 1])))) ++j;
+  return j;
+}
+
 }  // namespace
 
 std::string normalize(std::string_view raw, bool* ascii_kept) {
@@ -454,16 +492,36 @@ std::string normalize(std::string_view raw, bool* ascii_kept) {
   while (i < n) {
     i += emit.ascii_prefix(b + i, n - i);
     if (i >= n) break;
-    // Slow path up to the next two plain bytes in a row. Dropped controls go this way too, so
-    // that a mark after them still composes with the letter before them.
-    std::size_t j = i + 1;
-    while (j < n && !(is_plain(b[j]) && (j + 1 >= n || is_plain(b[j + 1])))) ++j;
+    const std::size_t j = stretch_end(b, i, n);
     normalize_stretch_memo(raw.substr(i, j - i), emit, cps, kept);
     i = j;
   }
   emit.finish();
   if (ascii_kept != nullptr) *ascii_kept = kept;
   return out;
+}
+
+// The stretches are the ones normalize() takes through its slow path: ascii_prefix() stops
+// before the last plain byte in front of one that is not plain.
+std::string_view fold(std::string_view raw, std::string& buf, bool& ascii_kept) {
+  const auto* b = reinterpret_cast<const unsigned char*>(raw.data());
+  const std::size_t n = raw.size();
+  const simd::Isa isa = simd::best();
+  std::size_t f = simd::find_not_plain(isa, b, 0, n);
+  if (f == n) return raw;
+  buf.resize(n + 16);
+  Emitter emit(buf);
+  std::vector<utf8proc_int32_t> cps;
+  std::size_t i = 0;
+  while (f < n) {
+    const std::size_t s = f > i ? f - 1 : f;
+    emit.copy(raw.data() + i, s - i);
+    i = stretch_end(b, s, n);
+    normalize_stretch_memo(raw.substr(s, i - s), emit, cps, ascii_kept);
+    f = simd::find_not_plain(isa, b, i, n);
+  }
+  emit.copy(raw.data() + i, n - i);
+  return emit.cut();
 }
 
 }  // namespace clawgate::classify

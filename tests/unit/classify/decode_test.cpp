@@ -189,6 +189,25 @@ TEST(Decode, RunsAreFoundAtEveryOffset) {
   }
 }
 
+// The shortest run (16 characters) at every offset among words: it fills one aligned 8-byte
+// group of the block's mask, which is all the search looks for before it looks closer.
+TEST(Decode, SixteenCharacterRunsAtEveryOffset) {
+  const std::string secret = "wire money!!";
+  const std::string run = base64(secret);
+  ASSERT_EQ(run.size(), 16u);
+  for (std::size_t at = 0; at < 140; ++at) {
+    std::string text;
+    while (text.size() < at) text += "ab cd, ";
+    text.resize(at);
+    if (!text.empty()) text.back() = ' ';
+    text += run;
+    text += " ef gh";
+    ASSERT_TRUE(has_layer(decoded_layers(text), secret)) << at;
+    text.erase(at, 1);  // 15 characters
+    ASSERT_FALSE(has_layer(decoded_layers(text), secret)) << at;
+  }
+}
+
 TEST(Decode, InvalidUtf8InputDoesNotCrash) {
   const std::string junk(
       "\xFF\xC3%4\xE2\x82%zz%41\x80"

@@ -1,0 +1,158 @@
+// The classifier's byte searches: SSE2 (every x86-64 has it) or plain C++, and AVX2 where
+// the CPU has it. Both run over every byte of every text, so width pays.
+#include "clawgate/classify/simd.hpp"
+
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CLAWGATE_CLASSIFY_AVX2 1
+#else
+#define CLAWGATE_CLASSIFY_AVX2 0
+#endif
+
+namespace clawgate::classify::simd {
+namespace {
+
+bool is_plain(unsigned char c) {
+  return c < 0x80 && c != 0x7F && (c >= 0x20 || (c >= 0x09 && c <= 0x0D));
+}
+
+// The alphabet bits of p[0, 64).
+std::uint64_t alphabet64(const unsigned char* p) {
+#if defined(__SSE2__)
+  // A range [lo, lo + count) is one signed compare after adding 0x80 - lo: the range moves to
+  // the bottom of the signed bytes.
+  auto in_range = [](__m128i v, char lo, char count) {
+    return _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - lo))),
+                          _mm_set1_epi8(static_cast<char>(-128 + count)));
+  };
+  std::uint64_t mask = 0;
+  for (int part = 0; part < 4; ++part) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
+    const __m128i letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
+    const __m128i digit = in_range(v, '0', 10);
+    // '+' and '/' are the two bytes that OR 0x04 makes '/'.
+    const __m128i plus_slash =
+        _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x04)), _mm_set1_epi8('/'));
+    const __m128i dash_underscore =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')), _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+    const __m128i in =
+        _mm_or_si128(_mm_or_si128(letter, digit), _mm_or_si128(plus_slash, dash_underscore));
+    mask |= static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(in))) << (16 * part);
+  }
+  return mask;
+#else
+  std::uint64_t mask = 0;
+  for (int k = 0; k < 64; ++k) {
+    const unsigned char c = p[k];
+    const bool in = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '+' || c == '/' || c == '-' || c == '_';
+    mask |= std::uint64_t{in} << k;
+  }
+  return mask;
+#endif
+}
+
+std::size_t find_not_plain_portable(const unsigned char* p, std::size_t i, std::size_t n) {
+#if defined(__SSE2__)
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    // Signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them with the controls.
+    const __m128i ws = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)),
+                                     _mm_cmplt_epi8(v, _mm_set1_epi8(0x0E)));
+    const __m128i other = _mm_or_si128(_mm_andnot_si128(ws, _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))),
+                                       _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
+    const auto bits = static_cast<unsigned>(_mm_movemask_epi8(other));
+    if (bits != 0) return i + static_cast<std::size_t>(__builtin_ctz(bits));
+  }
+#endif
+  while (i < n && is_plain(p[i])) ++i;
+  return i;
+}
+
+#if CLAWGATE_CLASSIFY_AVX2
+// Two nibble tables: a byte is in the alphabet when the bits its low and high nibbles pick
+// share one. Bit 0: 0x2B 0x2D 0x2F; 1: 0x30-0x39; 2: 0x41-0x4F, 0x61-0x6F; 3: 0x50-0x5A,
+// 0x70-0x7A; 4: 0x5F. High nibbles 8-F pick nothing.
+[[gnu::target("avx2")]] std::uint32_t alphabet32_avx2(const unsigned char* p) {
+  const __m256i lo_table =
+      _mm256_setr_epi8(0x0A, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E, 0x0C, 0x05, 0x04,
+                       0x05, 0x04, 0x15, 0x0A, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E, 0x0E,
+                       0x0C, 0x05, 0x04, 0x05, 0x04, 0x15);
+  const __m256i hi_table =
+      _mm256_setr_epi8(0, 0, 0x01, 0x02, 0x04, 0x18, 0x04, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+                       0x02, 0x04, 0x18, 0x04, 0x08, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i lo = _mm256_shuffle_epi8(lo_table, _mm256_and_si256(v, nibble));
+  const __m256i hi =
+      _mm256_shuffle_epi8(hi_table, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+  const __m256i none = _mm256_cmpeq_epi8(_mm256_and_si256(lo, hi), _mm256_setzero_si256());
+  return ~static_cast<std::uint32_t>(_mm256_movemask_epi8(none));
+}
+
+[[gnu::target("avx2")]] void alphabet_bits_avx2(const unsigned char* p, std::size_t n,
+                                                std::uint64_t* out) {
+  for (std::size_t at = 0; at + 64 <= n; at += 64) {
+    *out++ = alphabet32_avx2(p + at) | std::uint64_t{alphabet32_avx2(p + at + 32)} << 32;
+  }
+}
+
+[[gnu::target("avx2")]] std::size_t find_not_plain_avx2(const unsigned char* p, std::size_t i,
+                                                        std::size_t n) {
+  for (; i + 32 <= n; i += 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+    // \t..\r by the signed-range trick; bytes >= 0x80 are negative, so "< 0x20" catches them.
+    const __m256i ws = _mm256_cmpgt_epi8(_mm256_set1_epi8(-128 + 5),
+                                         _mm256_add_epi8(v, _mm256_set1_epi8(0x80 - 0x09)));
+    const __m256i low = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+    const __m256i other =
+        _mm256_or_si256(_mm256_andnot_si256(ws, low), _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7F)));
+    const auto bits = static_cast<unsigned>(_mm256_movemask_epi8(other));
+    if (bits != 0) return i + static_cast<std::size_t>(__builtin_ctz(bits));
+  }
+  return find_not_plain_portable(p, i, n);
+}
+#endif
+
+}  // namespace
+
+Isa best() {
+#if CLAWGATE_CLASSIFY_AVX2
+  static const Isa isa = __builtin_cpu_supports("avx2") ? Isa::avx2 : Isa::portable;
+  return isa;
+#else
+  return Isa::portable;
+#endif
+}
+
+void alphabet_bits([[maybe_unused]] Isa isa, const unsigned char* p, std::size_t n,
+                   std::uint64_t* out) {
+  std::size_t at = 0;
+#if CLAWGATE_CLASSIFY_AVX2
+  if (isa == Isa::avx2) {
+    at = n / 64 * 64;
+    alphabet_bits_avx2(p, at, out);
+  }
+#endif
+  for (; at + 64 <= n; at += 64) out[at / 64] = alphabet64(p + at);
+  if (at < n) {
+    unsigned char tail[64] = {};  // zero is in no alphabet
+    std::memcpy(tail, p + at, n - at);
+    out[at / 64] = alphabet64(tail);
+  }
+}
+
+std::size_t find_not_plain([[maybe_unused]] Isa isa, const unsigned char* p, std::size_t i,
+                           std::size_t n) {
+#if CLAWGATE_CLASSIFY_AVX2
+  if (isa == Isa::avx2) return find_not_plain_avx2(p, i, n);
+#endif
+  return find_not_plain_portable(p, i, n);
+}
+
+}  // namespace clawgate::classify::simd

@@ -1,0 +1,75 @@
+// The classifier's byte searches, every instruction set this CPU has, against one byte at a time.
+// The header is private to src/; the classifier tests cover only the set the CPU picks.
+#include "../../../src/clawgate/classify/simd.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace clawgate::classify::simd {
+namespace {
+
+bool alphabet(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/' || c == '-' || c == '_';
+}
+
+bool plain(unsigned char c) { return (c >= 0x20 && c < 0x7F) || (c >= 0x09 && c <= 0x0D); }
+
+std::vector<Isa> isas() {
+  std::vector<Isa> out{Isa::portable};
+  if (best() == Isa::avx2) out.push_back(Isa::avx2);
+  return out;
+}
+
+TEST(Simd, AlphabetBitsOfEveryByte) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+  const auto* p = reinterpret_cast<const unsigned char*>(all.data());
+  for (const Isa isa : isas()) {
+    std::vector<std::uint64_t> bits(4);
+    alphabet_bits(isa, p, all.size(), bits.data());
+    for (int c = 0; c < 256; ++c) {
+      EXPECT_EQ((bits[c / 64] >> (c % 64)) & 1, alphabet(static_cast<unsigned char>(c)) ? 1u : 0u)
+          << "byte " << c << ", isa " << static_cast<int>(isa);
+    }
+  }
+}
+
+TEST(Simd, RandomBuffers) {
+  std::mt19937 rng(7);
+  // Mostly bytes near the edges of the ranges, at every length and offset around the widths.
+  const std::string edges =
+      std::string("\x08\x09\x0D\x0E\x1F\x20\x7E\x7F\x80\xFF") + "@AZ[`az{/09:+-_.,";
+  for (int round = 0; round < 3000; ++round) {
+    const std::size_t n = rng() % 200;
+    std::string s(n, 'a');
+    for (char& c : s) {
+      c = rng() % 3 == 0 ? static_cast<char>(rng()) : edges[rng() % edges.size()];
+    }
+    if (rng() % 2 == 0) {
+      for (char& c : s) c = plain(static_cast<unsigned char>(c)) ? c : 'x';
+      if (n > 0) s[rng() % n] = static_cast<char>(0x80 | rng());
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    for (const Isa isa : isas()) {
+      std::vector<std::uint64_t> bits((n + 63) / 64);
+      alphabet_bits(isa, p, n, bits.data());
+      for (std::size_t k = 0; k < n; ++k) {
+        ASSERT_EQ((bits[k / 64] >> (k % 64)) & 1, alphabet(p[k]) ? 1u : 0u) << k;
+      }
+      for (std::size_t k = n; k < bits.size() * 64; ++k)
+        ASSERT_EQ((bits[k / 64] >> (k % 64)) & 1, 0u);
+      const std::size_t from = n == 0 ? 0 : rng() % (n + 1);
+      std::size_t want = from;
+      while (want < n && plain(p[want])) ++want;
+      ASSERT_EQ(find_not_plain(isa, p, from, n), want) << "isa " << static_cast<int>(isa);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace clawgate::classify::simd
