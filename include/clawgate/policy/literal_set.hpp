@@ -21,8 +21,6 @@ class LiteralSet {
   // holding either is answered true without looking further, which only costs a scan.
   bool may_occur_in(std::string_view text) const;
 
-  const std::vector<std::string>& literals() const { return lower_; }
-
  private:
   struct Literal {
     std::string lower;  // the literal, lower case
@@ -36,7 +34,6 @@ class LiteralSet {
   };
   bool starts_at(const unsigned char* p, std::size_t i, std::size_t n) const;
 
-  std::vector<std::string> lower_;
   std::vector<Pair> pairs_;             // empty when a literal is shorter than two bytes
   std::vector<Literal> by_first_[256];  // literals by their first byte, in both cases
   // 1: some literal starts with this byte; 2: the first byte of ſ or the Kelvin sign.

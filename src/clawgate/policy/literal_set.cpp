@@ -37,7 +37,6 @@ std::shared_ptr<const LiteralSet> LiteralSet::create(const std::vector<std::stri
       l.fold.push_back(is_letter(c) ? '\x20' : '\0');
     }
     const auto first = static_cast<unsigned char>(l.lower[0]);
-    set->lower_.push_back(l.lower);
     if (l.lower.size() < 2) {
       short_literal = true;
     } else {
