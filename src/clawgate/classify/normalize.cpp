@@ -109,20 +109,21 @@ __m128i ascii_separators(__m128i v) {
 }
 #endif
 
-// Plain bytes are ASCII that is not dropped (kAsciiClass != kDrop): two in a row are a point
-// no composition crosses.
-bool is_plain(unsigned char c) { return c < 0x80 && kAsciiClass[c] != kDrop; }
-
+// Plain bytes (simd::is_plain) are ASCII that is not dropped: two in a row are a point no
+// composition crosses. The byte searches must agree with the classes above.
+using simd::is_plain;
 #if CLAWGATE_CLASSIFY_SSE2
-// Per byte: 0xFF where it is not plain.
-__m128i not_plain(__m128i v) {
-  // Signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them with the controls.
-  const __m128i ws = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)),
-                                   _mm_cmplt_epi8(v, _mm_set1_epi8(0x0E)));
-  return _mm_or_si128(_mm_andnot_si128(ws, _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))),
-                      _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
-}
+using simd::not_plain;
 #endif
+constexpr bool plain_agrees_with_classes() {
+  for (unsigned c = 0; c < 256; ++c) {
+    if (is_plain(static_cast<unsigned char>(c)) != (c < 0x80 && kAsciiClass[c] != kDrop)) {
+      return false;
+    }
+  }
+  return true;
+}
+static_assert(plain_agrees_with_classes());
 
 // Unicode White_Space above ASCII, plus dashes (Pd) and slash look-alikes: all separate words.
 bool is_separator(char32_t cp) {

@@ -17,10 +17,6 @@
 namespace clawgate::classify::simd {
 namespace {
 
-bool is_plain(unsigned char c) {
-  return c < 0x80 && c != 0x7F && (c >= 0x20 || (c >= 0x09 && c <= 0x0D));
-}
-
 // The alphabet bits of p[0, 64).
 std::uint64_t alphabet64(const unsigned char* p) {
 #if defined(__SSE2__)
@@ -61,12 +57,7 @@ std::size_t find_not_plain_portable(const unsigned char* p, std::size_t i, std::
 #if defined(__SSE2__)
   for (; i + 16 <= n; i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    // Signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them with the controls.
-    const __m128i ws = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)),
-                                     _mm_cmplt_epi8(v, _mm_set1_epi8(0x0E)));
-    const __m128i other = _mm_or_si128(_mm_andnot_si128(ws, _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))),
-                                       _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
-    const auto bits = static_cast<unsigned>(_mm_movemask_epi8(other));
+    const auto bits = static_cast<unsigned>(_mm_movemask_epi8(not_plain(v)));
     if (bits != 0) return i + static_cast<std::size_t>(__builtin_ctz(bits));
   }
 #endif

@@ -5,7 +5,28 @@
 #include <cstddef>
 #include <cstdint>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace clawgate::classify::simd {
+
+// The bytes normalize() takes as plain ASCII: below 0x80 and not a dropped control (the controls
+// other than \t..\r, and DEL). normalize.cpp checks this against its own byte classes.
+constexpr bool is_plain(unsigned char c) {
+  return c < 0x80 && c != 0x7F && (c >= 0x20 || (c >= 0x09 && c <= 0x0D));
+}
+
+#if defined(__SSE2__)
+// Per byte: 0xFF where it is not plain.
+inline __m128i not_plain(__m128i v) {
+  // Signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them with the controls.
+  const __m128i ws =
+      _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x0E)));
+  return _mm_or_si128(_mm_andnot_si128(ws, _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))),
+                      _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
+}
+#endif
 
 enum class Isa { portable, avx2 };
 
