@@ -23,6 +23,9 @@ constexpr std::size_t kMaxPointerInError = 160;
 // parse_lenient's nesting bound: the parser recurses once per level.
 constexpr std::size_t kLenientMaxDepth = 512;
 
+// JSON's four white-space bytes (RFC 8259).
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 // Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlongs, no
 // surrogates, nothing above U+10FFFF), or npos.
 std::size_t invalid_utf8_at(std::string_view s) {
@@ -157,7 +160,7 @@ class Parser {
   }
 
   void skip_ws() {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    while (p_ != end_ && is_space(*p_)) ++p_;
   }
 
   // Pointer of the value the open frames lead to. "/" stands for the root, as users read it.
@@ -456,7 +459,7 @@ std::optional<nlohmann::json> parse_lenient(std::string_view text) {
 namespace {
 
 std::size_t skip_space(std::string_view s, std::size_t i) {
-  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+  while (i < s.size() && is_space(s[i])) ++i;
   return i;
 }
 
@@ -476,7 +479,7 @@ std::size_t skip_string(std::string_view s, std::size_t i) {
 std::size_t skip_value(std::string_view s, std::size_t i) {
   if (s[i] == '"') return skip_string(s, i);
   if (s[i] != '{' && s[i] != '[') {
-    while (i < s.size() && std::strchr(",}] \t\n\r", s[i]) == nullptr) ++i;
+    while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !is_space(s[i])) ++i;
     return i;
   }
   std::size_t depth = 0;
