@@ -70,7 +70,8 @@ class Classifier {
   virtual ~Classifier() = default;
 
   virtual Result classify(const std::vector<Segment>& segments) const = 0;
-  Result classify_text(std::string_view text) const { return classify({{"input", std::string(text)}}); }
+  // One segment, where "input" (`clawgate classify`, benchmarks).
+  Result classify_text(std::string_view text) const;
   virtual const Spec& spec() const = 0;
 };
 

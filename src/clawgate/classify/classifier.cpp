@@ -22,6 +22,8 @@
 // to walk the raw text (fold()): ASCII case and separator runs are folded by its byte classes,
 // and only the stretches around other bytes are normalised, so ASCII text is not copied at all;
 // its states are laid out breadth-first, and the byte searches use AVX2 where the CPU has it.
+// Then the walk took eight pieces at once in a loop written for x86-64 (simd::walk): it was
+// bound by loads, and the table's cache misses at 10,000 terms showed through four pieces.
 #include "clawgate/classify/classifier.hpp"
 
 #include <re2/filtered_re2.h>
@@ -40,6 +42,7 @@
 #include <vector>
 
 #include "clawgate/classify/fold.hpp"
+#include "clawgate/classify/simd.hpp"
 
 namespace clawgate::classify {
 
@@ -110,6 +113,10 @@ bool word_before(std::string_view s, std::size_t i) {
 // Aho-Corasick over bytes, compiled to a dense DFA on byte classes.
 class TermMatcher {
  public:
+  TermMatcher() = default;
+  TermMatcher(const TermMatcher&) = delete;  // column_ points into delta_
+  TermMatcher& operator=(const TermMatcher&) = delete;
+
   struct Entry {
     std::uint32_t id = 0;   // index into the classifier's match table
     std::uint32_t len = 0;  // bytes of the key
@@ -156,6 +163,7 @@ class TermMatcher {
     keys_.clear();
     keys_.shrink_to_fit();
     const std::size_t states = own.size();
+    // Rows up to 2^31 + states * nc_ must fit the table's 32 bits.
     if (states * nc_ >= kMaxTable) return false;
 
     // Failure links in breadth-first order complete the DFA; report[s] is the nearest state on
@@ -202,13 +210,18 @@ class TermMatcher {
       entry_begin_[s + 1] = entry_begin_[s] + static_cast<std::uint32_t>(own[s].size());
       entries_.insert(entries_.end(), own[s].begin(), own[s].end());
     }
-    // Renumber the DFA so that states that report come last: "reports" is then one compare
-    // off the scan's dependency chain, and transitions hold the target's row offset directly.
+    // Renumber the DFA so that states that report come last: "reports" is then one test off
+    // the scan's dependency chain (of all pieces' rows OR'd together, see bias_), and
+    // transitions hold the target's row offset directly.
     // Breadth-first within each part: the shallow states, where prose spends its time, share
     // cache lines and pages (in trie order they lie all over a large table).
     std::vector<std::uint32_t> renum(states);
     std::uint32_t quiet = 0;
     for (std::size_t s = 0; s < states; ++s) quiet += report[s] == 0 ? 1 : 0;
+    // Rows are numbered from bias_ on, so that the first state that reports has row 2^31: a
+    // row reports when it has bit 31 set, and so does the OR of several rows (simd::walk).
+    const std::size_t loud = simd::kLoudRow;
+    bias_ = static_cast<std::uint32_t>(loud - std::size_t{quiet} * nc_);
     std::uint32_t next_quiet = 0;
     std::uint32_t next_loud = quiet;
     report_.assign(states, 0);
@@ -218,12 +231,19 @@ class TermMatcher {
       report_[renum[s]] = report[s];
       depth_[renum[s]] = depth[s];
     }
-    first_reporting_row_ = quiet * nc_;
+    first_reporting_row_ = static_cast<std::uint32_t>(loud);
     delta_.assign(states * nc_, 0);
     for (std::size_t s = 0; s < states; ++s) {
       for (std::uint32_t c = 0; c < nc_; ++c) {
-        delta_[renum[s] * nc_ + c] = renum[next_state[s * nc_ + c]] * nc_;
+        delta_[renum[s] * nc_ + c] = bias_ + renum[next_state[s * nc_ + c]] * nc_;
       }
+    }
+    // Each byte's column, indexed by row: bias_ entries before its place in delta_ (never read
+    // there: rows start at bias_), so computed as an integer (the pointer lies outside).
+    const auto table = reinterpret_cast<std::uintptr_t>(delta_.data());
+    for (std::size_t b = 0; b < 256; ++b) {
+      column_[b] = reinterpret_cast<const std::uint32_t*>(
+          table + (std::uintptr_t{cls_[b]} - bias_) * sizeof(std::uint32_t));
     }
     return true;
   }
@@ -235,7 +255,8 @@ class TermMatcher {
   //
   // The walk is one dependent load per byte, so its speed is the load latency: the class's
   // column is found off that chain, and the load takes the row as its index. Long texts are
-  // cut into kStreams pieces walked in one loop: the loads of different pieces overlap. Each
+  // cut into kStreams pieces walked in one loop (simd::walk): the loads of different pieces
+  // overlap, and the loop stops only when some piece reaches a state that reports. Each
   // piece starts at the root, which finds every key that starts inside it; a piece's walk then
   // runs on past its end until no key that started inside it can still be under way (the
   // state's depth is at most the bytes other than separators read past the end): those keys
@@ -244,77 +265,32 @@ class TermMatcher {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
     if (n < kMinSplit) {
-      walk(text, 0, 0, n, hits);
+      walk(text, bias_, 0, n, hits);
       return;
     }
     const std::size_t len = n / kStreams;
-    static_assert(kStreams == 4);
-    std::array<std::size_t, kStreams> rows{};
+    std::array<std::size_t, kStreams> rows;
+    rows.fill(bias_);
     for (std::size_t j = 0; j < len;) {
-      j += step4(p + j, len - j, len, rows);
+      j += simd::walk(isa_, column_.data(), p + j, len - j, len, rows.data());
       for (std::size_t k = 0; k < kStreams; ++k) {
-        if (rows[k] >= first_reporting_row_) report(text, k * len + j, rows[k] / nc_, hits);
+        if (rows[k] >= first_reporting_row_) report(text, k * len + j, state(rows[k]), hits);
       }
     }
     // The last piece takes the remainder; the others finish the keys under way at their end.
-    walk(text, rows[3], 4 * len, n, hits);
-    walk(text, rows[0], len, n, hits, len);
-    walk(text, rows[1], 2 * len, n, hits, 2 * len);
-    walk(text, rows[2], 3 * len, n, hits, 3 * len);
+    walk(text, rows[kStreams - 1], kStreams * len, n, hits);
+    for (std::size_t k = 0; k + 1 < kStreams; ++k) {
+      walk(text, rows[k], (k + 1) * len, n, hits, (k + 1) * len);
+    }
   }
 
  private:
   // Texts shorter than this are walked in one piece.
-  static constexpr std::size_t kStreams = 4;
-  static constexpr std::size_t kMinSplit = 256;
+  static constexpr std::size_t kStreams = simd::kWalkStreams;
+  static constexpr std::size_t kMinSplit = 32 * kStreams;
   static constexpr std::size_t kNoSettle = static_cast<std::size_t>(-1);
 
-  // delta + c, in a register of its own: the load then takes the row as its index, and no add
-  // joins the walk's chain of dependent loads (g++ would otherwise add the row and c first).
-  static const std::uint32_t* column(const std::uint32_t* delta, std::uint32_t c) {
-    const std::uint32_t* col = delta + c;
-    asm("" : "+r"(col));
-    return col;
-  }
-
-  // The four walks over q[0, count), q[len, len + count), ... on from `rows`, until `count`
-  // bytes each or until one of them reaches a state that reports; returns the bytes stepped.
-  // No call in the loop, and the states stored back as they are (narrowing them made g++ 12
-  // copy every state on each step): only this way are they kept in registers.
-  [[gnu::noinline]] std::size_t step4(const unsigned char* q, std::size_t count, std::size_t len,
-                                      std::array<std::size_t, kStreams>& rows) const {
-    const std::uint32_t* delta = delta_.data();
-    const std::uint8_t* cls = cls_.data();
-    // Rows are below 2^31: row - loud, in 64 bits, has its top bit set unless it reports.
-    const std::size_t minus_loud = -std::size_t{first_reporting_row_};
-    // Each piece read at a negative index that counts up to 0.
-    const unsigned char* e0 = q + count;
-    const unsigned char* e1 = e0 + len;
-    const unsigned char* e2 = e1 + len;
-    const unsigned char* e3 = e2 + len;
-    std::size_t r0 = rows[0];
-    std::size_t r1 = rows[1];
-    std::size_t r2 = rows[2];
-    std::size_t r3 = rows[3];
-    auto i = -static_cast<std::ptrdiff_t>(count);
-    while (i != 0) {
-      r0 = column(delta, cls[e0[i]])[r0];
-      r1 = column(delta, cls[e1[i]])[r1];
-      r2 = column(delta, cls[e2[i]])[r2];
-      r3 = column(delta, cls[e3[i]])[r3];
-      ++i;
-      const std::size_t quiet =
-          (r0 + minus_loud) & (r1 + minus_loud) & (r2 + minus_loud) & (r3 + minus_loud);
-      if ((quiet >> 63) == 0) [[unlikely]] {
-        break;
-      }
-    }
-    rows[0] = r0;
-    rows[1] = r1;
-    rows[2] = r2;
-    rows[3] = r3;
-    return count - static_cast<std::size_t>(-i);
-  }
+  std::size_t state(std::size_t row) const { return (row - bias_) / nc_; }
 
   // Walks text[begin, end) on from `row`, reporting what ends on the way. With `settle`, it
   // stops earlier, once no key that began before `settle` can still be under way (the state's
@@ -323,17 +299,17 @@ class TermMatcher {
   void walk(std::string_view text, std::size_t row, std::size_t begin, std::size_t end,
             std::vector<std::uint32_t>& hits, std::size_t settle = kNoSettle) const {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-    const std::uint32_t* delta = delta_.data();
-    const std::uint8_t* cls = cls_.data();
+    const std::uint32_t* const* column = column_.data();
     const std::uint32_t loud = first_reporting_row_;
     std::size_t past = 0;  // bytes other than separators read from `settle` on
     for (std::size_t i = begin; i < end; ++i) {
       if (i >= settle) {
-        if (depth_[row / nc_] <= past) return;
-        past += cls[p[i]] != space_ ? 1 : 0;
+        if (depth_[state(row)] <= past) return;
+        past += cls_[p[i]] != space_ ? 1 : 0;
       }
-      row = (delta + cls[p[i]])[row];
-      if (row >= loud) [[unlikely]] report(text, i + 1, row / nc_, hits);
+      row = column[p[i]][row];
+      if (row >= loud) [[unlikely]]
+        report(text, i + 1, state(row), hits);
     }
   }
 
@@ -375,8 +351,11 @@ class TermMatcher {
   std::array<std::uint8_t, 256> cls_{};
   std::uint32_t nc_ = 1;
   std::uint32_t space_ = 0;           // the class of ' ' and every separator
-  std::vector<std::uint32_t> delta_;  // [state * nc_ + class] -> target * nc_
-  std::uint32_t first_reporting_row_ = 0;
+  std::vector<std::uint32_t> delta_;  // [state * nc_ + class] -> target's row
+  std::array<const std::uint32_t*, 256> column_{};  // per byte: its column, indexed by row
+  simd::Isa isa_ = simd::best();
+  std::uint32_t bias_ = 0;                 // the root's row; a state's row is bias_ + state * nc_
+  std::uint32_t first_reporting_row_ = 0;  // simd::kLoudRow
   std::vector<std::uint32_t> report_;  // per (renumbered) state: a trie state that ends keys
   std::vector<std::uint32_t> depth_;   // per (renumbered) state: bytes of key prefix it stands for
   std::vector<std::uint32_t> link_;    // per trie state: the next one on its failure chain
@@ -600,6 +579,14 @@ class ClassifierImpl final : public Classifier {
 };
 
 }  // namespace
+
+Result Classifier::classify_text(std::string_view text) const {
+  // One copy of the text (an initializer list would copy it twice).
+  std::vector<Segment> one(1);
+  one[0].where = "input";
+  one[0].text.assign(text);
+  return classify(one);
+}
 
 std::variant<ClassifierPtr, std::string> Classifier::build(const Spec& spec) {
   auto impl = std::make_shared<ClassifierImpl>(spec);

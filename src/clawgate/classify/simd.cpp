@@ -14,6 +14,14 @@
 #define CLAWGATE_CLASSIFY_AVX2 0
 #endif
 
+// The eight-piece walk in assembly (see simd.hpp): not where the 14 registers it needs are
+// short (no optimisation: operands in memory; AddressSanitizer: a register for its stack).
+#if defined(__x86_64__) && defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
+#define CLAWGATE_WALK_X86_64 1
+#else
+#define CLAWGATE_WALK_X86_64 0
+#endif
+
 namespace clawgate::classify::simd {
 namespace {
 
@@ -110,6 +118,77 @@ std::size_t find_not_plain_portable(const unsigned char* p, std::size_t i, std::
 }
 #endif
 
+std::size_t walk_portable(Columns column, const unsigned char* q, std::size_t count,
+                          std::size_t len, std::size_t* rows) {
+  std::size_t step = 0;
+  while (step < count) {
+    std::size_t any = 0;
+    for (std::size_t k = 0; k < kWalkStreams; ++k) {
+      rows[k] = column[q[k * len + step]][rows[k]];
+      any |= rows[k];
+    }
+    ++step;
+    if (any >= kLoudRow) break;  // rows are below 2^32: the OR is loud when some row is
+  }
+  return step;
+}
+
+#if CLAWGATE_WALK_X86_64
+std::size_t walk_x86_64(Columns column, const unsigned char* q, std::size_t count, std::size_t len,
+                        std::size_t* rows) {
+  static_assert(kWalkStreams == 8 && kLoudRow == 0x80000000u);
+  // Piece k at q + k * len, by two pointers and two lengths: 0, 1, 2, 4 off `a`, 3, 5, 7 off
+  // `b` (= a + 3 * len), 6 off `a` with 3 * len scaled by 2.
+  const unsigned char* a = q;
+  const unsigned char* b = q + 3 * len;
+  const unsigned char* const end = q + count;
+  const std::size_t len3 = 3 * len;
+  std::size_t r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3];
+  std::size_t r4 = rows[4], r5 = rows[5], r6 = rows[6], r7 = rows[7];
+  std::size_t t = 0;
+  // One step of one piece: the byte, its column (both off the row's chain), the row. 14
+  // registers: the build with frame pointers has no more.
+  // clang-format off
+#define CLAWGATE_WALK_STEP(src, r)       \
+  "movzbl " src ", %k[t]\n\t"            \
+  "movq (%[column],%[t],8), %[t]\n\t"    \
+  "movl (%[t],%[" r "],4), %k[" r "]\n\t"
+  asm("1:\n\t"
+      CLAWGATE_WALK_STEP("(%[a])", "r0")
+      CLAWGATE_WALK_STEP("(%[a],%[len])", "r1")
+      CLAWGATE_WALK_STEP("(%[a],%[len],2)", "r2")
+      CLAWGATE_WALK_STEP("(%[b])", "r3")
+      CLAWGATE_WALK_STEP("(%[a],%[len],4)", "r4")
+      CLAWGATE_WALK_STEP("(%[b],%[len],2)", "r5")
+      CLAWGATE_WALK_STEP("(%[a],%[len3],2)", "r6")
+      CLAWGATE_WALK_STEP("(%[b],%[len],4)", "r7")
+      "add $1, %[a]\n\t"
+      "add $1, %[b]\n\t"
+      "mov %[r0], %[t]\n\t"
+      "or %[r1], %[t]\n\t"
+      "or %[r2], %[t]\n\t"
+      "or %[r3], %[t]\n\t"
+      "or %[r4], %[t]\n\t"
+      "or %[r5], %[t]\n\t"
+      "or %[r6], %[t]\n\t"
+      "or %[r7], %[t]\n\t"
+      "test $0x80000000, %k[t]\n\t"  // rows are below 2^32: bit 31 is the test
+      "jnz 2f\n\t"
+      "cmp %[end], %[a]\n\t"
+      "jne 1b\n"
+      "2:"
+      : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [r4] "+r"(r4),
+        [r5] "+r"(r5), [r6] "+r"(r6), [r7] "+r"(r7), [a] "+r"(a), [b] "+r"(b), [t] "+r"(t)
+      : [len] "r"(len), [len3] "r"(len3), [column] "r"(column), [end] "m"(end)
+      : "cc", "memory");
+#undef CLAWGATE_WALK_STEP
+  // clang-format on
+  rows[0] = r0, rows[1] = r1, rows[2] = r2, rows[3] = r3;
+  rows[4] = r4, rows[5] = r5, rows[6] = r6, rows[7] = r7;
+  return static_cast<std::size_t>(a - q);
+}
+#endif
+
 }  // namespace
 
 Isa best() {
@@ -144,6 +223,14 @@ std::size_t find_not_plain([[maybe_unused]] Isa isa, const unsigned char* p, std
   if (isa == Isa::avx2) return find_not_plain_avx2(p, i, n);
 #endif
   return find_not_plain_portable(p, i, n);
+}
+
+std::size_t walk([[maybe_unused]] Isa isa, Columns column, const unsigned char* q,
+                 std::size_t count, std::size_t len, std::size_t* rows) {
+#if CLAWGATE_WALK_X86_64
+  if (isa == Isa::avx2) return walk_x86_64(column, q, count, len, rows);
+#endif
+  return walk_portable(column, q, count, len, rows);
 }
 
 }  // namespace clawgate::classify::simd

@@ -1,6 +1,6 @@
 #pragma once
 // The classifier's byte searches, with an AVX2 version chosen at run time (the binary runs on
-// any x86-64; elsewhere the portable version is plain C++).
+// any x86-64; elsewhere the portable version is plain C++), and the term automaton's walk.
 
 #include <cstddef>
 #include <cstdint>
@@ -40,5 +40,20 @@ void alphabet_bits(Isa isa, const unsigned char* p, std::size_t n, std::uint64_t
 // The first byte of p[i, n) that normalize() does not take as plain ASCII (a byte >= 0x80 or a
 // control other than \t..\r), or n.
 std::size_t find_not_plain(Isa isa, const unsigned char* p, std::size_t i, std::size_t n);
+
+// The term automaton's walk (classifier.cpp) over kWalkStreams pieces of a text at once, piece k
+// at q + k * len: each step takes one byte c of every piece and moves its row to
+// column[c][row]. Steps `count` (> 0) times, or stops after the first step that leaves some row
+// at kLoudRow or above; returns the steps taken. The walk is bound by its loads (the byte, its
+// column, the transition): the x86-64 version (taken with Isa::avx2, though it needs only base
+// x86-64) keeps all eight rows and both piece pointers in registers, which g++ does not (it
+// spills rows, and a spilled row puts a store and a load on its chain). It needs 14 registers,
+// which builds without optimisation or with AddressSanitizer do not leave it: they take the
+// portable loop.
+inline constexpr std::size_t kWalkStreams = 8;
+inline constexpr std::size_t kLoudRow = std::size_t{1} << 31;
+using Columns = const std::uint32_t* const*;  // 256 of them, one per byte
+std::size_t walk(Isa isa, Columns column, const unsigned char* q, std::size_t count,
+                 std::size_t len, std::size_t* rows);
 
 }  // namespace clawgate::classify::simd

@@ -1,9 +1,11 @@
-// The classifier's byte searches, every instruction set this CPU has, against one byte at a time.
+// The classifier's byte searches and its automaton walk, every instruction set this CPU has,
+// against one byte at a time.
 // The header is private to src/; the classifier tests cover only the set the CPU picks.
 #include "../../../src/clawgate/classify/simd.hpp"
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -67,6 +69,61 @@ TEST(Simd, RandomBuffers) {
       std::size_t want = from;
       while (want < n && plain(p[want])) ++want;
       ASSERT_EQ(find_not_plain(isa, p, from, n), want) << "isa " << static_cast<int>(isa);
+    }
+  }
+}
+
+// A random automaton (rows of `nc` columns, counted from bias: rows of states that report from
+// kLoudRow on), walked over eight pieces of a random text: rows and steps must be those of one
+// piece and one byte at a time, including where the walk stops on a row that reports.
+TEST(Simd, WalkMatchesOneByteAtATime) {
+  std::mt19937 rng(11);
+  for (int round = 0; round < 2000; ++round) {
+    const std::size_t nc = 1 + rng() % 40;
+    const std::size_t states = 1 + rng() % 300;
+    const std::size_t quiet = 1 + rng() % states;
+    const std::size_t bias = kLoudRow - quiet * nc;
+    std::vector<std::uint32_t> table(states * nc);
+    // Mostly quiet targets, so that walks run on for a while.
+    auto target = [&] {
+      const std::size_t s = rng() % 8 == 0 ? rng() % states : rng() % quiet;
+      return bias + s * nc;
+    };
+    for (auto& t : table) t = static_cast<std::uint32_t>(target());
+    std::array<std::uint8_t, 256> cls{};
+    for (auto& c : cls) c = static_cast<std::uint8_t>(rng() % nc);
+    const std::size_t len = 1 + rng() % 100;
+    std::vector<unsigned char> text(kWalkStreams * len + rng() % 8);
+    for (auto& c : text) c = static_cast<unsigned char>(rng());
+    std::array<std::size_t, kWalkStreams> start{};
+    for (auto& r : start) r = bias + rng() % quiet * nc;
+    const std::size_t from = rng() % len;
+    const std::size_t count = len - from;
+    // Each byte's column as the walk indexes it: by row, from bias on (an integer: the pointer
+    // lies outside the table).
+    std::array<const std::uint32_t*, 256> column{};
+    for (std::size_t b = 0; b < 256; ++b) {
+      column[b] = reinterpret_cast<const std::uint32_t*>(
+          reinterpret_cast<std::uintptr_t>(table.data()) +
+          (cls[b] - std::uintptr_t{bias}) * sizeof(std::uint32_t));
+    }
+
+    std::array<std::size_t, kWalkStreams> want = start;
+    std::size_t want_steps = 0;
+    bool stopped = false;
+    while (want_steps < count && !stopped) {
+      for (std::size_t k = 0; k < kWalkStreams; ++k) {
+        want[k] = table[cls[text[k * len + from + want_steps]] + want[k] - bias];
+        stopped = stopped || want[k] >= kLoudRow;
+      }
+      ++want_steps;
+    }
+    for (const Isa isa : isas()) {
+      std::array<std::size_t, kWalkStreams> rows = start;
+      const std::size_t steps =
+          walk(isa, column.data(), text.data() + from, count, len, rows.data());
+      ASSERT_EQ(steps, want_steps) << "round " << round << ", isa " << static_cast<int>(isa);
+      ASSERT_EQ(rows, want) << "round " << round << ", isa " << static_cast<int>(isa);
     }
   }
 }
