@@ -120,6 +120,31 @@ TEST_F(Audit, ForwardedRequestIsRecordedThroughCompletion) {
   }
 }
 
+// The received record holds the body; a secret in it (the gateway's token) is redacted there,
+// also when no string of the body needs any other redaction (the writer's shortcut for clean
+// bodies must not skip it).
+TEST_F(Audit, GatewayTokenInARequestBodyIsRedactedInTheReceivedRecord) {
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  const std::string body =
+      R"({"model":"openclaw","messages":[{"role":"user","content":"remember )" +
+      std::string(kGatewayToken) + R"( for later"}]})";
+  const HttpResponse r = post(kChatPath, body, employee());
+  const std::string trace = r.header("x-clawgate-trace-id").value_or("");
+  const auto all = stop_and_read();
+  const auto recs = of_trace(all, trace);
+  const json* received = stage(recs, "received");
+  ASSERT_NE(received, nullptr) << r.describe();
+  EXPECT_EQ(
+      received->at("data").at("body").dump(),
+      json::parse(R"({"messages":[{"content":"remember [REDACTED] for later","role":"user"}],)"
+                  R"("model":"openclaw"})")
+          .dump());
+  for (const auto& rec : all) {
+    EXPECT_EQ(rec.dump().find(kGatewayToken), std::string::npos)
+        << "the gateway token reached the audit log: " << rec.dump();
+  }
+}
+
 TEST_F(Audit, UnauthenticatedRequestIsRecordedAsRejected) {
   ASSERT_NO_FATAL_FAILURE(start_proxy());
   const HttpResponse r = post(kToolsPath, R"({"tool":"sessions_list"})", bearer("wrong-token"));

@@ -73,6 +73,8 @@ class AuditLog {
   // Replaces the secrets this log never writes (tokens) in `s` with "[REDACTED]"; callers that
   // cut text (previews) redact before cutting so half a token cannot slip through.
   virtual void redact(std::string& s) const = 0;
+  // Whether `text` holds one of those secrets: when it does not, redact() changes no piece of it.
+  virtual bool holds_secret(std::string_view text) const = 0;
   virtual Stats stats() const = 0;
   // fdatasync latency, one observation per group commit (for /metrics).
   virtual const metrics::Histogram& sync_seconds() const = 0;

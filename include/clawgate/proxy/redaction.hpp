@@ -22,10 +22,12 @@ nlohmann::json redact_json(const nlohmann::json& doc, const policy::Policy& pol)
 // the policy's redaction (the audit log's secrets), written in one pass over `doc` when the
 // policy has no arg_paths and no key changes; the same bytes either way.
 // `source`, when given, is the text `doc` was parsed from: when it has no escape and no pattern
-// can match anywhere in it (Redact::cannot_match), no string of `doc` is matched one by one.
+// can match anywhere in it (Redact::cannot_match), no string of `doc` is matched one by one;
+// nor is `also` run on each when `also_matches_source` is false (`also` changes no piece of
+// `source`: for the audit log's secrets, AuditLog::holds_secret(source) is false).
 std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& pol,
                                const std::function<void(std::string&)>& also,
-                               std::string_view source = {});
+                               std::string_view source = {}, bool also_matches_source = true);
 
 // chat.system_prompt (SPEC §5): chat gets a leading system message, responses gets the text
 // prepended to `instructions`; both end with "Governance classification: " + canonical JSON of

@@ -112,7 +112,7 @@ unsigned highest_rotation(const std::string& file) {
 
 void redact_string(std::string& s, const std::vector<std::string>& secrets) {
   for (const auto& secret : secrets) {
-    if (secret.empty()) continue;
+    if (secret.empty() || s.size() < secret.size()) continue;  // most strings: ids, short values
     for (auto pos = s.find(secret); pos != std::string::npos; pos = s.find(secret, pos)) {
       s.replace(pos, secret.size(), "[REDACTED]");
       pos += 10;
@@ -331,6 +331,12 @@ class JsonlLog final : public AuditLog {
   }
 
   void redact(std::string& s) const override { redact_string(s, secrets_); }
+
+  bool holds_secret(std::string_view text) const override {
+    return std::any_of(secrets_.begin(), secrets_.end(), [text](const std::string& secret) {
+      return !secret.empty() && text.find(secret) != std::string_view::npos;
+    });
+  }
 
   void close() override {
     {

@@ -141,8 +141,8 @@ class HandlerBase : public server::RequestHandler {
       }
       if (doc != nullptr) {
         const audit::AuditLog& log = *svc_->audit;
-        body_canonical =
-            redacted_canonical(*doc, *pol, [&log](std::string& s) { log.redact(s); }, *body);
+        body_canonical = redacted_canonical(
+            *doc, *pol, [&log](std::string& s) { log.redact(s); }, *body, log.holds_secret(*body));
       } else {
         data["body"] = redact_text(*body, *pol);
       }

@@ -53,11 +53,13 @@ nlohmann::json redact_json(const nlohmann::json& doc, const policy::Policy& pol)
 
 std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& pol,
                                const std::function<void(std::string&)>& also,
-                               std::string_view source) {
+                               std::string_view source, bool also_matches_source) {
   // Without a backslash in the source every string of `doc` (keys included) is a piece of it,
-  // so a source no pattern can match means no string can be matched either.
+  // so a source no pattern can match means no string can be matched either; and then, with
+  // every string unchanged, neither can `also` change one when it changes no piece of the source.
   const bool skip_patterns = !source.empty() && source.find('\\') == std::string_view::npos &&
                              pol.redact.cannot_match(source);
+  const bool skip_all = skip_patterns && !also_matches_source;
   const json::StringRewrite rewrite = [&pol, &also, skip_patterns](std::string& s) {
     if (!skip_patterns) redact_in_place(s, pol);
     also(s);
@@ -69,7 +71,7 @@ std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& 
       std::any_of(ptrs.begin(), ptrs.end(), [&doc](const auto& ptr) { return doc.contains(ptr); });
   std::string out;
   out.reserve(source.size() + 64);  // about the source's size: no growing copies
-  if (!path_present && json::write_canonical(doc, out, &rewrite)) return out;
+  if (!path_present && json::write_canonical(doc, out, skip_all ? nullptr : &rewrite)) return out;
   nlohmann::json copy = redact_json(doc, pol);
   json::rewrite_strings(copy, also);
   return audit::canonical(copy);

@@ -56,6 +56,20 @@ TEST(AuditRedact, SecretsVanishFromValuesAndKeys) {
   EXPECT_EQ(j["a"], "Bearer [REDACTED] tail");
 }
 
+TEST_F(AuditLogTest, HoldsSecretFindsEachSecretAnywhere) {
+  auto opened = open_jsonl_log(cfg_, {"gw-secret-123", "", "hmac-key-456"});
+  ASSERT_TRUE(std::holds_alternative<AuditLogPtr>(opened));
+  const auto log = std::get<AuditLogPtr>(opened);
+  EXPECT_TRUE(log->holds_secret("gw-secret-123"));
+  EXPECT_TRUE(log->holds_secret(R"({"a":"x hmac-key-456 y"})"));
+  EXPECT_FALSE(log->holds_secret(R"({"a":"gw-secret-12 hmac-key-45"})"));
+  EXPECT_FALSE(log->holds_secret(""));  // an empty secret is no secret
+  std::string s = "gw-secret-123 and hmac-key-456";
+  log->redact(s);
+  EXPECT_EQ(s, "[REDACTED] and [REDACTED]");
+  log->close();
+}
+
 TEST_F(AuditLogTest, ChainsRecordsAndResumesAfterReopen) {
   {
     auto opened = open_jsonl_log(cfg_, {"top-secret"});

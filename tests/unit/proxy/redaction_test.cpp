@@ -77,6 +77,42 @@ TEST(Redaction, AnEscapedSecretInTheSourceIsStillRedacted) {
             json::parse(clean).dump());
 }
 
+// `also` (the audit log's secrets) is skipped only when neither it nor a pattern can change a
+// piece of the source; otherwise it sees every string.
+TEST(Redaction, AlsoRunsUnlessTheSourceIsCleanForItAndThePatterns) {
+  const auto pol = make_policy(nullptr);
+  int calls = 0;
+  const std::function<void(std::string&)> secret = [&calls](std::string& s) {
+    ++calls;
+    if (const auto at = s.find("tok123"); at != std::string::npos) s.replace(at, 6, "[REDACTED]");
+  };
+  const std::string with_secret = R"({"a":"use tok123","b":["x"]})";
+  EXPECT_EQ(redacted_canonical(json::parse(with_secret), *pol, secret, with_secret, true),
+            R"({"a":"use [REDACTED]","b":["x"]})");
+  EXPECT_EQ(calls, 4);  // keys and values
+
+  calls = 0;
+  const std::string clean = R"({"a":"nothing","b":["x"]})";
+  EXPECT_EQ(redacted_canonical(json::parse(clean), *pol, secret, clean, false),
+            json::parse(clean).dump());
+  EXPECT_EQ(calls, 0);
+  // Without the source, or with an escape in it, each string is looked at.
+  EXPECT_EQ(redacted_canonical(json::parse(clean), *pol, secret, {}, false),
+            json::parse(clean).dump());
+  EXPECT_EQ(calls, 4);
+  calls = 0;
+  const std::string escaped = R"({"a":"\u0074ok123","b":["x"]})";
+  EXPECT_EQ(redacted_canonical(json::parse(escaped), *pol, secret, escaped, false),
+            R"({"a":"[REDACTED]","b":["x"]})");
+  EXPECT_EQ(calls, 4);
+  // A source a pattern may match: the patterns run on each string, and `also` after them.
+  calls = 0;
+  const std::string keyed = R"({"a":"sk-abcdefghijklmnopqrstuvwxyz","b":["x"]})";
+  EXPECT_EQ(redacted_canonical(json::parse(keyed), *pol, secret, keyed, false),
+            R"({"a":"[REDACTED]","b":["x"]})");
+  EXPECT_EQ(calls, 4);
+}
+
 TEST(Redaction, ShortcutAgreesWithTheFullScanOnRandomText) {
   // Texts built from fragments of secret shapes: whenever the shortcut says "no match", the
   // full per-pattern scan (redact_json always runs it) changes nothing.
