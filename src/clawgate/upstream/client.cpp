@@ -49,6 +49,11 @@ task<error_code> write_request(Stream& s, http::request<http::string_body>& req)
 
 template <class Stream, class Parser>
 task<error_code> read_header(Stream& s, beast::flat_buffer& b, Parser& p) {
+  // Beast reads as much as the buffer has room for (at least 512 bytes): with 4 KiB, a head and
+  // a small body (a chat completion, a tool result) come in one read instead of two or three.
+  // A stream's connection gives the room back while it waits (Exchange::read_some).
+  static constexpr std::size_t kHeadRead = 4096;
+  if (b.capacity() - b.size() < kHeadRead) b.reserve(b.size() + kHeadRead);
   auto [ec, n] = co_await http::async_read_header(s, b, p, use_tuple);
   co_return ec;
 }
