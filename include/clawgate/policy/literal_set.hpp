@@ -19,7 +19,9 @@ class LiteralSet {
   // Whether `text` may hold one of the literals, compared as RE2's (?i) compares ASCII: letters
   // in either case. (?i) also equates U+017F (ſ) with s and U+212A (Kelvin sign) with k; a text
   // holding either is answered true without looking further, which only costs a scan.
-  bool may_occur_in(std::string_view text) const;
+  bool may_occur_in(std::string_view text) const { return may_occur_in(text, true); }
+  // The same, with `wide` false never taking AVX2 (for tests: both paths on one machine).
+  bool may_occur_in(std::string_view text, bool wide) const;
 
  private:
   struct Literal {
@@ -33,6 +35,10 @@ class LiteralSet {
     std::array<std::uint8_t, 16> second;
   };
   bool starts_at(const unsigned char* p, std::size_t i, std::size_t n) const;
+  // The vector searches over p[i, n) in blocks, each leaving `i` at the first byte it did not
+  // look at: true when a literal starts in what it looked at.
+  bool search_sse2(const unsigned char* p, std::size_t n, std::size_t& i) const;
+  bool search_avx2(const unsigned char* p, std::size_t n, std::size_t& i) const;
 
   std::vector<Pair> pairs_;             // empty when a literal is shorter than two bytes
   std::vector<Literal> by_first_[256];  // literals by their first byte, in both cases

@@ -5,6 +5,12 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CLAWGATE_LITERALS_AVX2 1
+#else
+#define CLAWGATE_LITERALS_AVX2 0
+#endif
 
 namespace clawgate::policy {
 
@@ -85,38 +91,80 @@ bool LiteralSet::starts_at(const unsigned char* p, std::size_t i, std::size_t n)
   return false;
 }
 
-bool LiteralSet::may_occur_in(std::string_view text) const {
+#if defined(__SSE2__)
+// Sixteen positions at a time: where the first two bytes of some literal (or the lead byte of
+// ſ or the Kelvin sign) are, the exact check runs. Most text has few such places.
+bool LiteralSet::search_sse2(const unsigned char* p, std::size_t n, std::size_t& i) const {
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  const __m128i lead_s = _mm_set1_epi8(static_cast<char>(0xC5));
+  const __m128i lead_k = _mm_set1_epi8(static_cast<char>(0xE2));
+  for (; i + 17 <= n; i += 16) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i a = _mm_or_si128(raw, case_bit);
+    const __m128i b =
+        _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 1)), case_bit);
+    __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(raw, lead_s), _mm_cmpeq_epi8(raw, lead_k));
+    for (const Pair& pr : pairs_) {
+      const __m128i first = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pr.first.data()));
+      const __m128i second = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pr.second.data()));
+      hit = _mm_or_si128(hit, _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, second)));
+    }
+    auto mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
+    while (mask != 0) {
+      if (first_[p[i + __builtin_ctz(mask)]] != 0 && starts_at(p, i + __builtin_ctz(mask), n)) {
+        return true;
+      }
+      mask &= mask - 1;
+    }
+  }
+  return false;
+}
+#endif
+
+#if CLAWGATE_LITERALS_AVX2
+// The same, 32 positions at a time (half the instructions per byte).
+[[gnu::target("avx2")]] bool LiteralSet::search_avx2(const unsigned char* p, std::size_t n,
+                                                     std::size_t& i) const {
+  const __m256i case_bit = _mm256_set1_epi8(0x20);
+  const __m256i lead_s = _mm256_set1_epi8(static_cast<char>(0xC5));
+  const __m256i lead_k = _mm256_set1_epi8(static_cast<char>(0xE2));
+  for (; i + 33 <= n; i += 32) {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+    const __m256i a = _mm256_or_si256(raw, case_bit);
+    const __m256i b = _mm256_or_si256(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 1)), case_bit);
+    __m256i hit = _mm256_or_si256(_mm256_cmpeq_epi8(raw, lead_s), _mm256_cmpeq_epi8(raw, lead_k));
+    for (const Pair& pr : pairs_) {
+      const __m256i first = _mm256_set1_epi8(static_cast<char>(pr.first[0]));
+      const __m256i second = _mm256_set1_epi8(static_cast<char>(pr.second[0]));
+      hit = _mm256_or_si256(
+          hit, _mm256_and_si256(_mm256_cmpeq_epi8(a, first), _mm256_cmpeq_epi8(b, second)));
+    }
+    auto mask = static_cast<unsigned>(_mm256_movemask_epi8(hit));
+    while (mask != 0) {
+      if (first_[p[i + __builtin_ctz(mask)]] != 0 && starts_at(p, i + __builtin_ctz(mask), n)) {
+        return true;
+      }
+      mask &= mask - 1;
+    }
+  }
+  return false;
+}
+#endif
+
+bool LiteralSet::may_occur_in(std::string_view text, [[maybe_unused]] bool wide) const {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
   std::size_t i = 0;
-#if defined(__SSE2__)
-  // Sixteen positions at a time: where the first two bytes of some literal (or the lead byte of
-  // ſ or the Kelvin sign) are, the exact check runs. Most text has few such places.
   if (!pairs_.empty() && pairs_.size() <= kMaxVectorPairs) {
-    const __m128i case_bit = _mm_set1_epi8(0x20);
-    const __m128i lead_s = _mm_set1_epi8(static_cast<char>(0xC5));
-    const __m128i lead_k = _mm_set1_epi8(static_cast<char>(0xE2));
-    for (; i + 17 <= n; i += 16) {
-      const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-      const __m128i a = _mm_or_si128(raw, case_bit);
-      const __m128i b =
-          _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 1)), case_bit);
-      __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(raw, lead_s), _mm_cmpeq_epi8(raw, lead_k));
-      for (const Pair& pr : pairs_) {
-        const __m128i first = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pr.first.data()));
-        const __m128i second = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pr.second.data()));
-        hit = _mm_or_si128(hit, _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, second)));
-      }
-      auto mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
-      while (mask != 0) {
-        if (first_[p[i + __builtin_ctz(mask)]] != 0 && starts_at(p, i + __builtin_ctz(mask), n)) {
-          return true;
-        }
-        mask &= mask - 1;
-      }
-    }
-  }
+#if CLAWGATE_LITERALS_AVX2
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (wide && avx2 && search_avx2(p, n, i)) return true;
 #endif
+#if defined(__SSE2__)
+    if (search_sse2(p, n, i)) return true;
+#endif
+  }
   for (; i < n; ++i) {
     if (first_[p[i]] != 0 && starts_at(p, i, n)) return true;
   }
