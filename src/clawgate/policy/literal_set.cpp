@@ -131,8 +131,8 @@ bool LiteralSet::search_sse2(const unsigned char* p, std::size_t n, std::size_t&
   for (; i + 33 <= n; i += 32) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
     const __m256i a = _mm256_or_si256(raw, case_bit);
-    const __m256i b = _mm256_or_si256(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 1)), case_bit);
+    const __m256i b =
+        _mm256_or_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 1)), case_bit);
     __m256i hit = _mm256_or_si256(_mm256_cmpeq_epi8(raw, lead_s), _mm256_cmpeq_epi8(raw, lead_k));
     for (const Pair& pr : pairs_) {
       const __m256i first = _mm256_set1_epi8(static_cast<char>(pr.first[0]));
