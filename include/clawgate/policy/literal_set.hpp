@@ -35,6 +35,8 @@ class LiteralSet {
     std::array<std::uint8_t, 16> second;
   };
   bool starts_at(const unsigned char* p, std::size_t i, std::size_t n) const;
+  bool any_starts_at(const unsigned char* p, std::size_t i, std::size_t n,
+                     unsigned candidates) const;
   // The vector searches over p[i, n) in blocks, each leaving `i` at the first byte it did not
   // look at: true when a literal starts in what it looked at.
   bool search_sse2(const unsigned char* p, std::size_t n, std::size_t& i) const;

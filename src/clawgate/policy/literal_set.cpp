@@ -91,6 +91,16 @@ bool LiteralSet::starts_at(const unsigned char* p, std::size_t i, std::size_t n)
   return false;
 }
 
+// Whether a literal starts at p[i + k] for a bit k set in `candidates` (a vector search's hits).
+bool LiteralSet::any_starts_at(const unsigned char* p, std::size_t i, std::size_t n,
+                               unsigned candidates) const {
+  for (; candidates != 0; candidates &= candidates - 1) {
+    const std::size_t at = i + static_cast<std::size_t>(__builtin_ctz(candidates));
+    if (first_[p[at]] != 0 && starts_at(p, at, n)) return true;
+  }
+  return false;
+}
+
 #if defined(__SSE2__)
 // Sixteen positions at a time: where the first two bytes of some literal (or the lead byte of
 // ſ or the Kelvin sign) are, the exact check runs. Most text has few such places.
@@ -109,13 +119,7 @@ bool LiteralSet::search_sse2(const unsigned char* p, std::size_t n, std::size_t&
       const __m128i second = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pr.second.data()));
       hit = _mm_or_si128(hit, _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, second)));
     }
-    auto mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
-    while (mask != 0) {
-      if (first_[p[i + __builtin_ctz(mask)]] != 0 && starts_at(p, i + __builtin_ctz(mask), n)) {
-        return true;
-      }
-      mask &= mask - 1;
-    }
+    if (any_starts_at(p, i, n, static_cast<unsigned>(_mm_movemask_epi8(hit)))) return true;
   }
   return false;
 }
@@ -140,13 +144,7 @@ bool LiteralSet::search_sse2(const unsigned char* p, std::size_t n, std::size_t&
       hit = _mm256_or_si256(
           hit, _mm256_and_si256(_mm256_cmpeq_epi8(a, first), _mm256_cmpeq_epi8(b, second)));
     }
-    auto mask = static_cast<unsigned>(_mm256_movemask_epi8(hit));
-    while (mask != 0) {
-      if (first_[p[i + __builtin_ctz(mask)]] != 0 && starts_at(p, i + __builtin_ctz(mask), n)) {
-        return true;
-      }
-      mask &= mask - 1;
-    }
+    if (any_starts_at(p, i, n, static_cast<unsigned>(_mm256_movemask_epi8(hit)))) return true;
   }
   return false;
 }
