@@ -220,8 +220,7 @@ class TermMatcher {
     for (std::size_t s = 0; s < states; ++s) quiet += report[s] == 0 ? 1 : 0;
     // Rows are numbered from bias_ on, so that the first state that reports has row 2^31: a
     // row reports when it has bit 31 set, and so does the OR of several rows (simd::walk).
-    const std::size_t loud = simd::kLoudRow;
-    bias_ = static_cast<std::uint32_t>(loud - std::size_t{quiet} * nc_);
+    bias_ = static_cast<std::uint32_t>(simd::kLoudRow - std::size_t{quiet} * nc_);
     std::uint32_t next_quiet = 0;
     std::uint32_t next_loud = quiet;
     report_.assign(states, 0);
@@ -231,7 +230,6 @@ class TermMatcher {
       report_[renum[s]] = report[s];
       depth_[renum[s]] = depth[s];
     }
-    first_reporting_row_ = static_cast<std::uint32_t>(loud);
     delta_.assign(states * nc_, 0);
     for (std::size_t s = 0; s < states; ++s) {
       for (std::uint32_t c = 0; c < nc_; ++c) {
@@ -274,7 +272,7 @@ class TermMatcher {
     for (std::size_t j = 0; j < len;) {
       j += simd::walk(isa_, column_.data(), p + j, len - j, len, rows.data());
       for (std::size_t k = 0; k < kStreams; ++k) {
-        if (rows[k] >= first_reporting_row_) report(text, k * len + j, state(rows[k]), hits);
+        if (rows[k] >= simd::kLoudRow) report(text, k * len + j, state(rows[k]), hits);
       }
     }
     // The last piece takes the remainder; the others finish the keys under way at their end.
@@ -300,7 +298,6 @@ class TermMatcher {
             std::vector<std::uint32_t>& hits, std::size_t settle = kNoSettle) const {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::uint32_t* const* column = column_.data();
-    const std::uint32_t loud = first_reporting_row_;
     std::size_t past = 0;  // bytes other than separators read from `settle` on
     for (std::size_t i = begin; i < end; ++i) {
       if (i >= settle) {
@@ -308,8 +305,9 @@ class TermMatcher {
         past += cls_[p[i]] != space_ ? 1 : 0;
       }
       row = column[p[i]][row];
-      if (row >= loud) [[unlikely]]
+      if (row >= simd::kLoudRow) [[unlikely]] {
         report(text, i + 1, state(row), hits);
+      }
     }
   }
 
@@ -354,8 +352,7 @@ class TermMatcher {
   std::vector<std::uint32_t> delta_;  // [state * nc_ + class] -> target's row
   std::array<const std::uint32_t*, 256> column_{};  // per byte: its column, indexed by row
   simd::Isa isa_ = simd::best();
-  std::uint32_t bias_ = 0;                 // the root's row; a state's row is bias_ + state * nc_
-  std::uint32_t first_reporting_row_ = 0;  // simd::kLoudRow
+  std::uint32_t bias_ = 0;             // the root's row; a state's row is bias_ + state * nc_
   std::vector<std::uint32_t> report_;  // per (renumbered) state: a trie state that ends keys
   std::vector<std::uint32_t> depth_;   // per (renumbered) state: bytes of key prefix it stands for
   std::vector<std::uint32_t> link_;    // per trie state: the next one on its failure chain
