@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,11 @@ StrictParse parse_strict(std::string_view text, std::size_t max_depth = 64);
 // looked at: like nlohmann::json::parse (a later duplicate key wins, a BOM is skipped), and
 // nothing on invalid JSON or UTF-8 or nesting deeper than 512. Never throws.
 std::optional<nlohmann::json> parse_lenient(std::string_view text);
+// The same, building only the top-level members named in `members` when the document is an
+// object: the others are validated (so the outcome is the same) but not built. Any other
+// document is returned whole. Empty `members` builds everything.
+std::optional<nlohmann::json> parse_lenient(std::string_view text,
+                                            std::span<const std::string_view> members);
 
 // Offset in `object_text` of the value of its top-level member `key`, for text that
 // parse_strict accepted as an object (so the member is unique). A member whose key is written

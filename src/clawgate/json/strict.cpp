@@ -2,11 +2,13 @@
 
 #include <locale.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -130,12 +132,16 @@ class Parser {
  public:
   enum class Duplicates { refuse, last_wins };
 
-  Parser(std::string_view text, std::size_t max_depth, Duplicates dup)
+  // `members`, when not empty, names the top-level members to build; the others are validated
+  // and skipped (lenient reading only: a skipped value has no frame key for error pointers).
+  Parser(std::string_view text, std::size_t max_depth, Duplicates dup,
+         std::span<const std::string_view> members = {})
       : begin_(text.data()),
         p_(text.data()),
         end_(text.data() + text.size()),
         max_depth_(max_depth),
-        dup_(dup) {}
+        dup_(dup),
+        members_(members) {}
 
   bool document(json& out) {
     skip_ws();
@@ -256,6 +262,12 @@ class Parser {
       if (p_ == end_ || *p_ != '"') return syntax();
       key.clear();
       if (!string(key)) return false;
+      if (!wanted(key)) {
+        if (!colon() || !skip_value()) return false;
+        const Next next = after_element('}');
+        if (next != Next::more) return next == Next::closed;
+        continue;
+      }
       auto [it, inserted] = members.try_emplace(std::move(key));
       if (!inserted) {
         if (dup_ == Duplicates::refuse) {
@@ -265,12 +277,51 @@ class Parser {
         it->second = nullptr;
       }
       frames_.back().key = &it->first;
-      skip_ws();
-      if (p_ == end_ || *p_ != ':') return syntax();
-      ++p_;
-      skip_ws();
-      if (!value(it->second)) return false;
+      if (!colon() || !value(it->second)) return false;
       const Next next = after_element('}');
+      if (next != Next::more) return next == Next::closed;
+    }
+  }
+
+  // After a key: the colon and the white space around it.
+  bool colon() {
+    skip_ws();
+    if (p_ == end_ || *p_ != ':') return syntax();
+    ++p_;
+    skip_ws();
+    return true;
+  }
+
+  // Whether a member of the container being parsed is built: always, unless it is a top-level
+  // member `members_` does not name.
+  bool wanted(const std::string& key) const {
+    if (members_.empty() || frames_.size() != 1) return true;
+    return std::find(members_.begin(), members_.end(), key) != members_.end();
+  }
+
+  // Validates the value at p_ as value() does, and builds nothing of it.
+  bool skip_value() {
+    if (p_ == end_) return syntax();
+    if (*p_ == '"') {
+      scratch_.clear();
+      return string(scratch_);
+    }
+    if (*p_ != '{' && *p_ != '[') {
+      json scalar;  // a number or a literal: no allocation
+      return value(scalar);
+    }
+    const bool object = *p_ == '{';
+    const char close = object ? '}' : ']';
+    if (!open(object)) return false;
+    if (closes(close)) return true;
+    for (;;) {
+      if (object) {
+        if (p_ == end_ || *p_ != '"') return syntax();
+        scratch_.clear();
+        if (!string(scratch_) || !colon()) return false;
+      }
+      if (!skip_value()) return false;
+      const Next next = after_element(close);
       if (next != Next::more) return next == Next::closed;
     }
   }
@@ -416,6 +467,8 @@ class Parser {
   const char* end_;
   std::size_t max_depth_;
   Duplicates dup_;
+  std::span<const std::string_view> members_;
+  std::string scratch_;  // the text of a skipped string or key
   std::vector<Frame> frames_;
   std::string error_;
 };
@@ -448,9 +501,14 @@ StrictParse parse_strict(std::string_view text, std::size_t max_depth) {
 }
 
 std::optional<nlohmann::json> parse_lenient(std::string_view text) {
+  return parse_lenient(text, {});
+}
+
+std::optional<nlohmann::json> parse_lenient(std::string_view text,
+                                            std::span<const std::string_view> members) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   if (text.empty() || invalid_utf8_at(text) != std::string_view::npos) return std::nullopt;
-  Parser parser(text, kLenientMaxDepth, Parser::Duplicates::last_wins);
+  Parser parser(text, kLenientMaxDepth, Parser::Duplicates::last_wins, members);
   json value;
   if (!parser.document(value)) return std::nullopt;
   return value;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "clawgate/json/strict.hpp"
@@ -66,6 +67,15 @@ const json* first_choice(const json& doc) {
   return &(*choices)[0];
 }
 
+// The top-level members a preview reads, per route: the rest of an answer is validated by the
+// parse but not built (for a chat completion: id, model, usage, ...).
+constexpr std::string_view kChatMembers[] = {"choices"};
+constexpr std::string_view kResponsesMembers[] = {"output", "output_text"};
+constexpr std::string_view kToolsMembers[] = {"result"};
+// Stream events: an in-band error ends the answer.
+constexpr std::string_view kChatEventMembers[] = {"choices", "error"};
+constexpr std::string_view kResponsesEventMembers[] = {"delta", "error", "type"};
+
 bool streams_text(http::RouteId route) {
   return route == http::RouteId::chat || route == http::RouteId::responses;
 }
@@ -99,8 +109,21 @@ void PreviewCollector::add_content(const json& content) {
 
 void PreviewCollector::feed_body(std::string_view body) {
   if (stopped_) return;
-  if (!streams_text(route_) && route_ != http::RouteId::tools) return;
-  const std::optional<json> parsed = clawgate::json::parse_lenient(body);
+  std::span<const std::string_view> members;
+  switch (route_) {
+    case http::RouteId::chat:
+      members = kChatMembers;
+      break;
+    case http::RouteId::responses:
+      members = kResponsesMembers;
+      break;
+    case http::RouteId::tools:
+      members = kToolsMembers;
+      break;
+    default:
+      return;
+  }
+  const std::optional<json> parsed = clawgate::json::parse_lenient(body, members);
   if (!parsed || !parsed->is_object()) return;
   const json& doc = *parsed;
 
@@ -234,7 +257,10 @@ void PreviewCollector::dispatch() {
 
 void PreviewCollector::handle_event_data(std::string_view data) {
   if (data == "[DONE]") return;
-  const std::optional<json> parsed = clawgate::json::parse_lenient(data);
+  const std::optional<json> parsed = clawgate::json::parse_lenient(
+      data, route_ == http::RouteId::chat
+                ? std::span<const std::string_view>(kChatEventMembers)
+                : std::span<const std::string_view>(kResponsesEventMembers));
   if (!parsed || !parsed->is_object()) return;
   const json& doc = *parsed;
   // An in-band failure ends the answer; the text relayed before it stays.

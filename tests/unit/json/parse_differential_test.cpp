@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "clawgate/json/strict.hpp"
 
@@ -170,6 +171,20 @@ void expect_same(const json& a, const json& b, const std::string& text) {
   EXPECT_EQ(a, b) << text;
 }
 
+// Keys the generator writes now and then (a one-piece string).
+constexpr std::string_view kKept[] = {"a", "content", "tool"};
+
+// What parse_lenient(text, kKept) should build from `reference`.
+json kept_members(const json& reference) {
+  if (!reference.is_object()) return reference;
+  json out = json::object();
+  for (const auto key : kKept) {
+    const auto it = reference.find(key);
+    if (it != reference.end()) out[std::string(key)] = *it;
+  }
+  return out;
+}
+
 TEST(JsonParseDifferential, AgreesWithNlohmannOnRandomAndDamagedDocuments) {
   Generator gen(20261122);
   std::size_t accepted = 0;
@@ -182,6 +197,11 @@ TEST(JsonParseDifferential, AgreesWithNlohmannOnRandomAndDamagedDocuments) {
     const auto lenient = parse_lenient(text);
     ASSERT_EQ(lenient.has_value(), !reference.is_discarded()) << text;
     if (lenient) expect_same(*lenient, reference, text);
+
+    // Building only some top-level members: the same outcome, and those members as they were.
+    const auto projected = parse_lenient(text, kKept);
+    ASSERT_EQ(projected.has_value(), !reference.is_discarded()) << text;
+    if (projected) expect_same(*projected, kept_members(reference), text);
 
     // Strict: the same, except that it also refuses duplicate keys and deep nesting.
     const StrictParse strict = parse_strict(text);
@@ -209,6 +229,28 @@ TEST(JsonParseDifferential, LenientKeepsTheLastDuplicateAndSkipsAByteOrderMark) 
   EXPECT_FALSE(parse_lenient("").has_value());
   EXPECT_FALSE(parse_lenient(std::string(600, '[') + std::string(600, ']')).has_value());
   EXPECT_TRUE(parse_lenient(std::string(500, '[') + std::string(500, ']')).has_value());
+}
+
+TEST(JsonParseDifferential, LenientWithMembersBuildsOnlyThoseAndStillValidatesTheRest) {
+  constexpr std::string_view keep[] = {"a"};
+  const auto doc = parse_lenient(R"({"b":{"x":[1,"two",{"y":null}]},"a":{"c":3},"a2":4})", keep);
+  ASSERT_TRUE(doc.has_value());
+  EXPECT_EQ(doc->dump(), R"({"a":{"c":3}})");
+  // A later duplicate still wins; an escaped key is the key it decodes to.
+  EXPECT_EQ(parse_lenient(R"({"a":1,"\u0061":2})", keep)->dump(), R"({"a":2})");
+  EXPECT_EQ(parse_lenient(R"([{"a":1,"b":2}])", keep)->dump(), R"([{"a":1,"b":2}])");
+  // Whatever is skipped must still be valid, as for the whole parse.
+  for (const char* bad : {R"({"a":1,"b":tru})", R"({"a":1,"b":"\ud800"})", R"({"a":1,"b":[1,]})",
+                          R"({"a":1,"b":{"c" 2}})",
+                          R"({"a":1,"b":"x)"
+                          "\x01"
+                          R"("})",
+                          R"({"a":1,"b":01})", R"({"a":1,"b":{}}x)"}) {
+    EXPECT_FALSE(parse_lenient(bad, keep).has_value()) << bad;
+    EXPECT_FALSE(parse_lenient(bad).has_value()) << bad;
+  }
+  const std::string deep = R"({"a":1,"b":)" + std::string(600, '[') + std::string(600, ']') + "}";
+  EXPECT_FALSE(parse_lenient(deep, keep).has_value());
 }
 
 TEST(JsonParseDifferential, NumberTypesMatchNlohmann) {

@@ -215,6 +215,18 @@ TEST(PreviewChat, NonStreamWithoutTextIsNullopt) {
   EXPECT_EQ(from_body(RouteId::chat, kChatBody.substr(0, kChatBody.size() / 2)), std::nullopt);
 }
 
+TEST(PreviewChat, AnInvalidMemberElsewhereInTheAnswerMeansNoPreview) {
+  // Only choices is built; the rest of the answer is still checked, as when it was all parsed.
+  const std::string choices = R"({"choices":[{"message":{"content":"hi"}}])";
+  EXPECT_EQ(from_body(RouteId::chat, choices + R"(,"usage":{"total_tokens":15}})"), "hi");
+  EXPECT_EQ(from_body(RouteId::chat, choices + R"(,"usage":{"total_tokens":15,}})"), std::nullopt);
+  EXPECT_EQ(from_body(RouteId::chat, choices + R"(,"id":"\ud800"})"), std::nullopt);
+  EXPECT_EQ(from_body(RouteId::tools, R"({"ok":true,"result":"r","x":[})"), std::nullopt);
+  // A later duplicate of a built member wins, as with nlohmann.
+  EXPECT_EQ(from_body(RouteId::chat, choices + R"(,"choices":[{"message":{"content":"later"}}]})"),
+            "later");
+}
+
 TEST(PreviewChat, ToolCallAnswerHasEmptyText) {
   // §2 "chat with client tool": content "" is text of the expected shape, just empty.
   const std::string body =
