@@ -1,26 +1,29 @@
 #include "clawgate/audit/audit_log.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/any_completion_executor.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
-#include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <future>
+#include <initializer_list>
 #include <mutex>
+#include <string_view>
 #include <thread>
-
-#include <spdlog/spdlog.h>
+#include <utility>
 
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/core/files.hpp"
@@ -192,10 +195,12 @@ std::optional<Tail> read_tail(const std::string& path) {
 // the writer knows. Canonical key order is data, hash, identity, prev, route, seq, stage,
 // trace_id, ts, so the line is assembled from these pieces around prev, seq and hash.
 struct Pending {
-  std::string head;      // {"data":<canonical data>
-  std::string identity;  // ,"identity":<json>
-  std::string route;     // ,"route":<json>
-  std::string tail;      // ,"stage":…,"trace_id":…,"ts":"…"}
+  std::string head;  // {"data":<canonical data>
+  // ,"identity":<json> then ,"route":<json> then ,"stage":…,"trace_id":…,"ts":"…"}: one string
+  // (fewer allocations on the request path), cut at route_at and tail_at.
+  std::string rest;
+  std::size_t route_at = 0;
+  std::size_t tail_at = 0;
   bool durable = false;
   Done done;
   std::promise<bool>* waiter = nullptr;
@@ -211,7 +216,12 @@ struct Pending {
   Pending& operator=(const Pending&) = delete;
   ~Pending() = default;
 
-  std::size_t bytes() const { return head.size() + identity.size() + route.size() + tail.size(); }
+  std::string_view identity() const { return std::string_view(rest).substr(0, route_at); }
+  std::string_view route() const {
+    return std::string_view(rest).substr(route_at, tail_at - route_at);
+  }
+  std::string_view tail() const { return std::string_view(rest).substr(tail_at); }
+  std::size_t bytes() const { return head.size() + rest.size(); }
 };
 
 // Calls a Done with its result; move-only on purpose (see Pending).
@@ -261,21 +271,26 @@ Pending render(Record r, const std::vector<std::string>& secrets, Done done = {}
   p.head.reserve(r.body_canonical.size() + 256);
   p.head = "{\"data\":";
   append_canonical_data(r, secrets, p.head);
-  p.identity = ",\"identity\":";
+  // The fixed text and the timestamp are about 90 bytes; the rest is the strings themselves.
+  p.rest.reserve(96 + (r.identity ? r.identity->size() : 0) + r.route.size() + r.stage.size() +
+                 r.trace_id.size());
+  p.rest = ",\"identity\":";
   if (r.identity) {
-    append_json_string(p.identity, *r.identity);
+    append_json_string(p.rest, *r.identity);
   } else {
-    p.identity += "null";
+    p.rest += "null";
   }
-  p.route = ",\"route\":";
-  append_json_string(p.route, r.route);
-  p.tail = ",\"stage\":";
-  append_json_string(p.tail, r.stage);
-  p.tail += ",\"trace_id\":";
-  append_json_string(p.tail, r.trace_id);
-  p.tail += ",\"ts\":\"";
-  append_now_ts(p.tail);
-  p.tail += "\"}";
+  p.route_at = p.rest.size();
+  p.rest += ",\"route\":";
+  append_json_string(p.rest, r.route);
+  p.tail_at = p.rest.size();
+  p.rest += ",\"stage\":";
+  append_json_string(p.rest, r.stage);
+  p.rest += ",\"trace_id\":";
+  append_json_string(p.rest, r.trace_id);
+  p.rest += ",\"ts\":\"";
+  append_now_ts(p.rest);
+  p.rest += "\"}";
   return p;
 }
 
@@ -522,31 +537,31 @@ class JsonlLog final : public AuditLog {
     sync_cv_.notify_one();
   }
 
-  // Renders seq, prev and hash for `p` and returns its line; advances the chain.
-  std::string chain(const Pending& p) {
-    const std::string seq = std::to_string(seq_ + 1);
-    std::string middle = p.identity;
-    middle.append(",\"prev\":\"").append(prev_).append("\"").append(p.route);
-    middle.append(",\"seq\":").append(seq).append(p.tail);
-    // hash over prev || "\n" || record-without-hash, fed in pieces (never joined).
+  // Appends the line of `p` (with seq, prev and hash) to `out` and advances the chain; the prev
+  // it replaced goes to `old_prev`.
+  void chain(const Pending& p, std::string& out, std::string& old_prev) {
+    char seq_text[24];
+    const auto seq_end = std::to_chars(seq_text, seq_text + sizeof seq_text, seq_ + 1).ptr;
+    const std::string_view seq(seq_text, static_cast<std::size_t>(seq_end - seq_text));
+    // hash over prev || "\n" || record-without-hash, fed in pieces (never joined). The record
+    // without its hash is head, then identity, prev, route, seq and tail (canonical key order).
+    constexpr std::size_t kMiddleFrom = 3;  // pieces after prev, "\n" and head
+    const std::initializer_list<std::string_view> pieces = {
+        prev_, "\n",      p.head,      p.identity(), ",\"prev\":\"", prev_,
+        "\"",  p.route(), ",\"seq\":", seq,          p.tail()};
     std::string hash;
     if (hmac_) {
-      hash = hmac_->hex({prev_, "\n", p.head, middle});
+      hash = hmac_->hex(pieces);
     } else {
       core::Sha256Stream sha;
-      for (const std::string_view piece : {std::string_view(prev_), std::string_view("\n"),
-                                           std::string_view(p.head), std::string_view(middle)}) {
-        sha.update(piece);
-      }
+      for (const std::string_view piece : pieces) sha.update(piece);
       hash = sha.hex();
     }
-    std::string line;
-    line.reserve(p.head.size() + hash.size() + 12 + middle.size());
-    line.append(p.head).append(",\"hash\":\"").append(hash).append("\"").append(middle);
-    line.push_back('\n');
+    out.append(p.head).append(",\"hash\":\"").append(hash).append("\"");
+    for (auto it = pieces.begin() + kMiddleFrom; it != pieces.end(); ++it) out.append(*it);
+    out.push_back('\n');
     ++seq_;
-    prev_ = std::move(hash);
-    return line;
+    old_prev = std::exchange(prev_, std::move(hash));
   }
 
   // Writes retained records (older), a lost-records notice, then `batch`, in that order, with as
@@ -573,11 +588,15 @@ class JsonlLog final : public AuditLog {
     std::string committed_prev = prev_;
     std::size_t committed = 0;
     const char* failed = nullptr;
-    std::string buf;
+    // Reused between groups: the lines of a group are assembled without allocating.
+    std::string& buf = group_buf_;
+    std::string& line = line_buf_;
+    buf.clear();
     for (std::size_t i = 0; i < work.size(); ++i) {
       const std::uint64_t seq_before = seq_;
-      std::string prev_before = prev_;
-      std::string line = chain(work[i]);
+      std::string prev_before;
+      line.clear();
+      chain(work[i], line, prev_before);
       if (rotatable_ && cfg_.rotate_bytes > 0 && size_ + buf.size() > 0 &&
           size_ + buf.size() + line.size() > cfg_.rotate_bytes) {
         if (!write_all(buf)) {
@@ -631,6 +650,9 @@ class JsonlLog final : public AuditLog {
       healthy_ = true;
       spdlog::info("audit: {} is writable again", cfg_.file);
     }
+    // A burst of large records must not stay allocated: keep only ordinary capacities.
+    if (buf.capacity() > kKeptGroupBytes) std::string().swap(buf);
+    if (line.capacity() > kKeptLineBytes) std::string().swap(line);
   }
 
   void retain(Pending p) {
@@ -748,6 +770,11 @@ class JsonlLog final : public AuditLog {
   bool dirty_ = false;
   SteadyClock::time_point last_failure_{};
   std::vector<Pending> retained_;
+  // write_group's lines and one line, kept for the next group up to these sizes.
+  static constexpr std::size_t kKeptGroupBytes = 256 * 1024;
+  static constexpr std::size_t kKeptLineBytes = 64 * 1024;
+  std::string group_buf_;
+  std::string line_buf_;
   std::size_t retained_bytes_ = 0;
   std::size_t lost_ = 0;
 
