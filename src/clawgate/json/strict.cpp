@@ -254,7 +254,7 @@ class Parser {
 
   bool object(json& out) {
     if (!open(true)) return false;
-    out = json::object();
+    out = json::value_t::object;  // not json::object(): that goes through an initializer list
     auto& members = out.get_ref<json::object_t&>();
     if (closes('}')) return true;
     std::string key;
@@ -328,7 +328,7 @@ class Parser {
 
   bool array(json& out) {
     if (!open(false)) return false;
-    out = json::array();
+    out = json::value_t::array;
     auto& elements = out.get_ref<json::array_t&>();
     if (closes(']')) return true;
     for (;;) {
