@@ -411,23 +411,45 @@ class ClassifierImpl final : public Classifier {
   }
 
   Result classify(const std::vector<Segment>& segments) const override {
+    return classify_segments(segments);
+  }
+
+  // Without copying the text into a Segment (`clawgate classify`, benchmarks).
+  Result classify_text(std::string_view text) const override {
+    struct View {
+      std::string_view where;
+      std::string_view text;
+    };
+    const View one[] = {{"input", text}};
+    return classify_segments(one);
+  }
+
+  const Spec& spec() const override { return spec_; }
+
+ private:
+  // Segments are anything with `where` and `text` that convert to std::string_view.
+  template <class Segments>
+  Result classify_segments(const Segments& segments) const {
     Result result;
     if (terms_.empty() && regexes_.empty()) return result;
     std::vector<std::uint32_t> raw_hits;
     std::vector<std::uint32_t> decoded_hits;
-    for (const Segment& seg : segments) {
+    for (const auto& seg : segments) {
+      const std::string_view text = seg.text;
+      const std::string_view place = seg.where;
       raw_hits.clear();
       decoded_hits.clear();
-      scan(seg.text, raw_hits);
-      for (const std::string& layer : decoded_layers(seg.text)) scan(layer, decoded_hits);
+      scan(text, raw_hits);
+      for (const std::string& layer : decoded_layers(text)) scan(layer, decoded_hits);
       sort_unique(raw_hits);
       sort_unique(decoded_hits);
       for (const std::uint32_t id : raw_hits) {
-        result.matches.push_back({labels_[id].tier, labels_[id].text, seg.where});
+        result.matches.push_back({labels_[id].tier, labels_[id].text, std::string(place)});
       }
       for (const std::uint32_t id : decoded_hits) {
         if (std::binary_search(raw_hits.begin(), raw_hits.end(), id)) continue;
-        result.matches.push_back({labels_[id].tier, labels_[id].text, seg.where + "+decoded"});
+        result.matches.push_back(
+            {labels_[id].tier, labels_[id].text, std::string(place) + "+decoded"});
       }
     }
     auto& m = result.matches;
@@ -441,9 +463,6 @@ class ClassifierImpl final : public Classifier {
     return result;
   }
 
-  const Spec& spec() const override { return spec_; }
-
- private:
   static std::string where(Tier tier, const char* list, std::size_t i) {
     return "classifier.tiers." + std::string(to_string(tier)) + "." + list + "[" +
            std::to_string(i) + "]: ";
@@ -576,14 +595,6 @@ class ClassifierImpl final : public Classifier {
 };
 
 }  // namespace
-
-Result Classifier::classify_text(std::string_view text) const {
-  // One copy of the text (an initializer list would copy it twice).
-  std::vector<Segment> one(1);
-  one[0].where = "input";
-  one[0].text.assign(text);
-  return classify(one);
-}
 
 std::variant<ClassifierPtr, std::string> Classifier::build(const Spec& spec) {
   auto impl = std::make_shared<ClassifierImpl>(spec);

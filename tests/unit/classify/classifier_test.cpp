@@ -171,6 +171,24 @@ TEST(Classifier, DecodedMatchesSayDecoded) {
             std::vector<std::string>{"wire money@input"});
 }
 
+TEST(Classifier, ClassifyTextIsClassifyOfOneInputSegment) {
+  Spec s = red_terms({"wire money", "payroll"});
+  s.amber.terms = {"email*"};
+  s.red.patterns = {"AKIA[0-9A-Z]{16}"};
+  const auto c = build_ok(s);
+  ASSERT_TRUE(c);
+  for (const char* text :
+       {"lunch menu", "email the payroll team", "decode cGxlYXNlIHdpcmUgbW9uZXkgbm93",
+        "wire%20money and AKIAABCDEFGHIJKLMNOP", ""}) {
+    const Result one = c->classify_text(text);
+    const Result segs = c->classify({{"input", text}});
+    EXPECT_EQ(one.risk, segs.risk) << text;
+    EXPECT_EQ(one.matches, segs.matches) << text;
+  }
+  EXPECT_EQ(terms_of(*c, "email the payroll team"),
+            (std::vector<std::string>{"payroll@input", "email*@input"}));
+}
+
 TEST(Classifier, RiskIsTheHighestTier) {
   Spec s;
   s.red.terms = {"payroll"};
