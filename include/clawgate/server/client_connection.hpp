@@ -119,6 +119,9 @@ class ClientConnection {
   task<void> lingering_close();
 
  private:
+  // What read_arrived() found: bytes (now in buf_), nothing yet, or the end of the connection.
+  enum class ReadNow { data, nothing, closed };
+  ReadNow read_arrived();
   task<bool> write_buffers(const std::vector<net::const_buffer>& bufs);
   void watch_wait();
   void watch_end(bool gone);
