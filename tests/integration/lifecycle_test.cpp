@@ -231,6 +231,25 @@ TEST_F(Lifecycle, SigtermWithNothingInFlightExitsZeroPromptly) {
   EXPECT_EQ(*code, 0);
 }
 
+TEST_F(Lifecycle, SigtermClosesAnIdleKeepAliveConnectionAtOnce) {
+  // An idle connection waits for its next request without a read pending; the drain must
+  // still end that wait, not sit out drain_timeout_ms.
+  config_["limits"]["drain_timeout_ms"] = 20000;
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send(make_request("GET", "/healthz", port())));
+  ASSERT_EQ(c.read_response(Millis{5000}).status, 200);
+  std::this_thread::sleep_for(Millis{200});  // now waiting for a next request
+  const auto sent = Clock::now();
+  proxy_->signal(SIGTERM);
+  EXPECT_TRUE(c.wait_closed(Millis{5000})) << "idle keep-alive connection kept open on SIGTERM";
+  const auto code = proxy_->wait_exit(Millis{5000});
+  ASSERT_TRUE(code.has_value()) << "did not exit within 5 s of SIGTERM with an idle connection";
+  EXPECT_EQ(*code, 0);
+  EXPECT_LT(Clock::now() - sent, Millis{5000});
+}
+
 TEST_F(Lifecycle, IdleKeepAliveConnectionIsClosedAfterIdleTimeout) {
   config_["limits"]["idle_timeout_ms"] = 300;
   ASSERT_NO_FATAL_FAILURE(start_proxy());
