@@ -267,6 +267,22 @@ TEST_F(Refusal, SlowHeadersAre408ThenClosed) {
   EXPECT_TRUE(c.wait_closed(Millis{3000})) << "connection not closed after 408";
 }
 
+TEST_F(Refusal, SlowBodyIs408ThenClosed) {
+  // The head and the start of the body come at once; the rest never does. The body's read is
+  // bounded by idle_timeout_ms (a body that came whole with the head needs no timer).
+  config_["limits"]["idle_timeout_ms"] = 300;
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port())) << c.last_error();
+  Headers h = employee({{"Content-Length", "200"}});
+  const std::string request = make_request("POST", kChatPath, port(), h, {});
+  ASSERT_TRUE(c.send(request + R"({"model":"openclaw","messages":[)"));
+  const HttpResponse r = c.read_response(Millis{10000});
+  EXPECT_NO_FATAL_FAILURE(expect_error(r, 408, "request_timeout", Shape::openai));
+  EXPECT_TRUE(c.wait_closed(Millis{3000})) << "connection not closed after 408";
+  EXPECT_EQ(upstream_->proxied_count(), 0u);
+}
+
 TEST_F(Refusal, ContentLengthOverLimitIs413BeforeReadingTheBody) {
   config_["limits"]["max_body_bytes"] = 1024;
   ASSERT_NO_FATAL_FAILURE(start_proxy());
