@@ -137,10 +137,18 @@ task<BodyResult> ClientConnection::read_body(RequestParser& parser) {
 
 template <class Body>
 task<bool> ClientConnection::write(http::response<Body>& res) {
+  // Most answers fit in the socket's send buffer: write what the socket takes now, with no
+  // timer and no asynchronous operation, and wait (with the timer) only for what remains.
+  http::response_serializer<Body> sr{res};
+  error_code ec;
+  if (!sock_.non_blocking()) sock_.non_blocking(true, ec);
+  if (!ec) http::write(sock_, sr, ec);
+  if (!ec) co_return true;
+  if (ec != net::error::would_block && ec != net::error::try_again) co_return false;
   write_dog_.arm(limits_.idle_timeout, sock_);
-  auto [ec, n] = co_await http::async_write(sock_, res, use_tuple);
+  auto [wec, n] = co_await http::async_write(sock_, sr, use_tuple);
   write_dog_.disarm();
-  co_return !ec;
+  co_return !wec;
 }
 template task<bool> ClientConnection::write(http::response<http::string_body>&);
 
