@@ -235,6 +235,26 @@ TEST_F(Forwarding, LargeRequestBodyForwardedIntact) {
   EXPECT_TRUE(seen[0].body == body) << "large body not byte-identical";
 }
 
+TEST_F(Forwarding, RequestLargerThanTheSocketTakesAtOnceIsForwardedIntact) {
+  // clawgate writes what the upstream socket takes at once, then the rest asynchronously: a
+  // 12 MB body (over loopback's largest send buffer) needs both parts.
+  config_["limits"]["max_body_bytes"] = 16 * 1024 * 1024;
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  std::string text;
+  for (int i = 0; text.size() < 12 * 1024 * 1024; ++i) {
+    text += "line " + std::to_string(i) + " of a very long paste; ";
+  }
+  const std::string body = json{{"model", "openclaw"},
+                                {"messages", json::array({{{"role", "user"}, {"content", text}}})}}
+                               .dump();
+  const HttpResponse r = post(kChatPath, body, employee());
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto seen = upstream_->proxied_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body.size(), body.size());
+  EXPECT_TRUE(seen[0].body == body) << "12 MB body not byte-identical";
+}
+
 TEST_F(Forwarding, LargeResponseRelayedIntact) {
   std::string big = R"({"ok":true,"result":")";
   for (int i = 0; big.size() < 9 * 1024 * 1024; ++i) {

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "clawgate/core/http_write.hpp"
+
 namespace clawgate::server {
 
 Watchdog::Watchdog(const net::any_io_executor& ex) : timer_(ex), state_(std::make_shared<State>()) {}
@@ -137,18 +139,14 @@ task<BodyResult> ClientConnection::read_body(RequestParser& parser) {
 
 template <class Body>
 task<bool> ClientConnection::write(http::response<Body>& res) {
-  // Most answers fit in the socket's send buffer: write what the socket takes now, with no
-  // timer and no asynchronous operation, and wait (with the timer) only for what remains.
   http::response_serializer<Body> sr{res};
-  error_code ec;
-  if (!sock_.non_blocking()) sock_.non_blocking(true, ec);
-  if (!ec) http::write(sock_, sr, ec);
-  if (!ec) co_return true;
-  if (ec != net::error::would_block && ec != net::error::try_again) co_return false;
-  write_dog_.arm(limits_.idle_timeout, sock_);
-  auto [wec, n] = co_await http::async_write(sock_, sr, use_tuple);
-  write_dog_.disarm();
-  co_return !wec;
+  bool armed = false;
+  const error_code ec = co_await core::write_now_or_async(sock_, sr, [&] {
+    write_dog_.arm(limits_.idle_timeout, sock_);
+    armed = true;
+  });
+  if (armed) write_dog_.disarm();
+  co_return !ec;
 }
 template task<bool> ClientConnection::write(http::response<http::string_body>&);
 

@@ -1,5 +1,6 @@
 #include "clawgate/upstream/client.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
@@ -7,8 +8,8 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
 
+#include "clawgate/core/http_write.hpp"
 #include "clawgate/server/client_connection.hpp"
 
 namespace clawgate::upstream {
@@ -68,7 +69,9 @@ task<error_code> read_some_body(Stream& s, beast::flat_buffer& b, Parser& p) {
 // GCC 12 miscompiles `co_await` inside `?:`; these dispatch on the stream kind with if/else.
 task<error_code> write_on(Connection& c, http::request<http::string_body>& req) {
   if (c.secure) co_return co_await write_request(*c.secure, req);
-  co_return co_await write_request(*c.plain, req);
+  // The exchange's deadline is armed already: nothing to arm for a remainder.
+  http::request_serializer<http::string_body> sr{req};
+  co_return co_await core::write_now_or_async(*c.plain, sr, [] {});
 }
 
 template <class Parser>
