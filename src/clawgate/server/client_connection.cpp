@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "clawgate/core/http_write.hpp"
+#include "clawgate/server/http_write.hpp"
 
 namespace clawgate::server {
 
@@ -141,7 +141,7 @@ template <class Body>
 task<bool> ClientConnection::write(http::response<Body>& res) {
   http::response_serializer<Body> sr{res};
   bool armed = false;
-  const error_code ec = co_await core::write_now_or_async(sock_, sr, [&] {
+  const error_code ec = co_await write_now_or_async(sock_, sr, [&] {
     write_dog_.arm(limits_.idle_timeout, sock_);
     armed = true;
   });

@@ -1,6 +1,5 @@
 #include "clawgate/upstream/client.hpp"
 
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
@@ -8,9 +7,10 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
 
-#include "clawgate/core/http_write.hpp"
 #include "clawgate/server/client_connection.hpp"
+#include "clawgate/server/http_write.hpp"
 
 namespace clawgate::upstream {
 namespace {
@@ -71,7 +71,7 @@ task<error_code> write_on(Connection& c, http::request<http::string_body>& req) 
   if (c.secure) co_return co_await write_request(*c.secure, req);
   // The exchange's deadline is armed already: nothing to arm for a remainder.
   http::request_serializer<http::string_body> sr{req};
-  co_return co_await core::write_now_or_async(*c.plain, sr, [] {});
+  co_return co_await server::write_now_or_async(*c.plain, sr, [] {});
 }
 
 template <class Parser>

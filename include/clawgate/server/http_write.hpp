@@ -8,7 +8,7 @@
 
 #include "clawgate/core/net.hpp"
 
-namespace clawgate::core {
+namespace clawgate::server {
 
 // Writes the message of `sr` on `s`. `on_wait()` runs only when a remainder must wait for the
 // socket (to arm a timer for it). Returns the error, if any.
@@ -24,4 +24,4 @@ task<error_code> write_now_or_async(socket_t& s, Serializer& sr, OnWait&& on_wai
   co_return wec;
 }
 
-}  // namespace clawgate::core
+}  // namespace clawgate::server
