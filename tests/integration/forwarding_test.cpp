@@ -85,6 +85,25 @@ void expect_relayed(const HttpResponse& r, const std::string& body, const std::s
 
 class Forwarding : public ProxyTest {
  protected:
+  // POSTs a chat of about `bytes` and checks the upstream received it byte for byte.
+  void check_large_chat(std::size_t bytes) {
+    ASSERT_NO_FATAL_FAILURE(start_proxy());
+    std::string text;
+    for (int i = 0; text.size() < bytes; ++i) {
+      text += "line " + std::to_string(i) + " of a long paste; ";
+    }
+    const std::string body =
+        json{{"model", "openclaw"},
+             {"messages", json::array({{{"role", "user"}, {"content", text}}})}}
+            .dump();
+    const HttpResponse r = post(kChatPath, body, employee());
+    ASSERT_EQ(r.status, 200) << r.describe();
+    const auto seen = upstream_->proxied_requests();
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].body.size(), body.size());
+    EXPECT_TRUE(seen[0].body == body) << body.size() << "-byte body not byte-identical";
+  }
+
   // POSTs `body` to `path` with every hostile header and checks both ends.
   void check_post(const std::string& path, const std::string& body) {
     const std::string up_body = R"({"id":"x-1","object":"thing","note":"from the fake"})";
@@ -218,41 +237,15 @@ TEST_F(Forwarding, ChunkedRequestBodyForwardedWithContentLength) {
 }
 
 TEST_F(Forwarding, LargeRequestBodyForwardedIntact) {
-  ASSERT_NO_FATAL_FAILURE(start_proxy());
   // ~1.5 MB, under the 2 MiB default: arrives in many segments on both sides.
-  std::string text;
-  for (int i = 0; text.size() < 1500000; ++i) {
-    text += "line " + std::to_string(i) + " of a long paste; ";
-  }
-  const std::string body = json{{"model", "openclaw"},
-                                {"messages", json::array({{{"role", "user"}, {"content", text}}})}}
-                               .dump();
-  const HttpResponse r = post(kChatPath, body, employee());
-  ASSERT_EQ(r.status, 200) << r.describe();
-  const auto seen = upstream_->proxied_requests();
-  ASSERT_EQ(seen.size(), 1u);
-  EXPECT_EQ(seen[0].body.size(), body.size());
-  EXPECT_TRUE(seen[0].body == body) << "large body not byte-identical";
+  ASSERT_NO_FATAL_FAILURE(check_large_chat(1500000));
 }
 
 TEST_F(Forwarding, RequestLargerThanTheSocketTakesAtOnceIsForwardedIntact) {
   // clawgate writes what the upstream socket takes at once, then the rest asynchronously: a
   // 12 MB body (over loopback's largest send buffer) needs both parts.
   config_["limits"]["max_body_bytes"] = 16 * 1024 * 1024;
-  ASSERT_NO_FATAL_FAILURE(start_proxy());
-  std::string text;
-  for (int i = 0; text.size() < 12 * 1024 * 1024; ++i) {
-    text += "line " + std::to_string(i) + " of a very long paste; ";
-  }
-  const std::string body = json{{"model", "openclaw"},
-                                {"messages", json::array({{{"role", "user"}, {"content", text}}})}}
-                               .dump();
-  const HttpResponse r = post(kChatPath, body, employee());
-  ASSERT_EQ(r.status, 200) << r.describe();
-  const auto seen = upstream_->proxied_requests();
-  ASSERT_EQ(seen.size(), 1u);
-  EXPECT_EQ(seen[0].body.size(), body.size());
-  EXPECT_TRUE(seen[0].body == body) << "12 MB body not byte-identical";
+  ASSERT_NO_FATAL_FAILURE(check_large_chat(12 * 1024 * 1024));
 }
 
 TEST_F(Forwarding, LargeResponseRelayedIntact) {
