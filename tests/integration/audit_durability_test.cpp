@@ -247,8 +247,14 @@ TEST_F(AuditDurability, WeakerFsyncModesAnnounceWhatTheyGiveUp) {
 }
 
 // Issue #4 acceptance: kill -9 under concurrent load, restart — the chain verifies (across
-// rotation) and every request the upstream received has its `decided` record.
-TEST_F(AuditDurability, KillDashNineUnderLoadLosesNoDecisionOfAForwardedRequest) {
+// rotation) and every request the upstream received has its `decided` record. With fsync
+// "always" the writer thread writes the decisions; with "batch" the I/O threads do (a kill
+// leaves the page cache intact) and the writer thread only rotates.
+class KillDashNine : public AuditDurability, public ::testing::WithParamInterface<const char*> {};
+INSTANTIATE_TEST_SUITE_P(Fsync, KillDashNine, ::testing::Values("always", "batch"));
+
+TEST_P(KillDashNine, UnderLoadLosesNoDecisionOfAForwardedRequest) {
+  config_["audit"]["fsync"] = GetParam();
   config_["audit"]["rotate_bytes"] = 65536;
   // The upstream checks, as each request arrives, that its `decided` record is already in the
   // file: the ordering holds for every request, not only for those the kill happens to catch.

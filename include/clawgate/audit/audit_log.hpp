@@ -3,7 +3,8 @@
 // JSON Lines file by one dedicated writer thread. Request coroutines hand records over and, for
 // the `decided` record, await its completion; the writer writes whatever has queued up with one
 // write() and, with fsync "always", makes the whole group durable with one fdatasync (group
-// commit). No I/O thread ever waits on the disk.
+// commit). No I/O thread ever waits for a sync. With fsync "batch" or "never" the group that
+// requests await is written by their I/O thread instead (see set_io_executor).
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -50,6 +51,7 @@ struct Stats {
   std::uint64_t syncs = 0;     // successful fdatasync calls
   std::uint64_t failures = 0;  // failed write, rotation or fdatasync attempts
   std::uint64_t lost = 0;      // records dropped beyond the in-memory bound during an outage
+  std::uint64_t io_groups = 0;  // of `groups`, those an I/O thread wrote (fsync batch / never)
 };
 
 class AuditLog {
@@ -63,9 +65,12 @@ class AuditLog {
   // Queues a record and blocks the calling thread until it is written (durable = also synced
   // with fsync "always"). For start-up, shutdown and tools: never call it on an I/O thread.
   virtual bool append(Record record, bool durable) = 0;
-  // The I/O threads' executor. Once set, a request that awaits its record wakes the writer by
-  // a handler posted there, which runs after what the I/O thread already has ready: one
-  // wake-up per round of decisions rather than one per decision. Set once, before serving.
+  // The I/O threads' executor. Once set, a request that awaits its record posts a handler there,
+  // which runs after what the I/O thread already has ready, so one handler serves every decision
+  // of that round. With fsync "always" it wakes the writer (the sync stays off the I/O thread);
+  // with "batch" or "never" it writes the queue itself (one write() into the page cache) and
+  // resumes the waiting requests at once, saving the hand-over to the writer thread and back,
+  // unless the writer is busy or the file is due for rotation. Set once, before serving.
   virtual void set_io_executor(boost::asio::any_io_executor ex) = 0;
   // false after a failed write or sync, until a later write or sync (or the writer's periodic
   // retry) succeeds: /readyz is 503 meanwhile.

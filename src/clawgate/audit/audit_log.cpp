@@ -321,6 +321,34 @@ class JsonlLog final : public AuditLog {
     push(std::move(p));
   }
 
+  // Posted on an I/O thread by the first awaited record of a round; runs after that round.
+  // fsync "batch" / "never": writes the queue here, then resumes the requests awaiting it at once
+  // (not behind what arrived meanwhile, as a completion from the writer thread would be). False,
+  // nothing done, with fsync "always" (the sync stays off I/O threads), while another thread
+  // writes, or when the file is due for rotation (a rotation syncs): the writer must do it.
+  bool write_on_io_thread() {
+    {
+      std::lock_guard lock(mu_);
+      wake_posted_ = false;
+      if (cfg_.fsync == config::FsyncMode::always || writing_ || stopping_ || rotation_due_) {
+        return false;
+      }
+      writing_ = true;
+      urgent_ = false;
+      io_batch_.swap(queue_);
+    }
+    completions_held_ = true;
+    write_group(io_batch_, /*may_rotate=*/false);
+    completions_held_ = false;
+    io_batch_.clear();
+    ++io_groups_;
+    std::vector<HeldCompletion> held;
+    held.swap(held_);
+    end_writing();  // before resuming anyone: a resumed request may write again
+    for (auto& [executor, completion] : held) net::dispatch(executor, std::move(completion));
+    return true;
+  }
+
   bool append(Record record, bool durable) override {
     std::promise<bool> result;
     auto future = result.get_future();
@@ -341,8 +369,8 @@ class JsonlLog final : public AuditLog {
   const metrics::Histogram& sync_seconds() const override { return sync_seconds_; }
 
   Stats stats() const override {
-    return {records_.load(), bytes_.load(), groups_.load(), syncs_.load(), failures_.load(),
-            lost_total_.load()};
+    return {records_.load(),  bytes_.load(),      groups_.load(),   syncs_.load(),
+            failures_.load(), lost_total_.load(), io_groups_.load()};
   }
 
   void redact(std::string& s) const override { redact_string(s, secrets_); }
@@ -378,9 +406,9 @@ class JsonlLog final : public AuditLog {
       if (!stopping_) {
         const bool urgent =
             p.durable || p.waiter != nullptr || queue_.size() + 1 >= kUrgentRecords;
-        // A request awaiting its record: wake the writer once the I/O thread has run what is
-        // ready now (post), so one wake-up serves every decision made in that round instead of
-        // one each. On one CPU each wake-up costs two context switches.
+        // A request awaiting its record: once the I/O thread has run what is ready now (post),
+        // one handler writes (or wakes the writer for) every decision made in that round
+        // instead of one each. On one CPU each wake-up costs two context switches.
         const bool defer = p.durable && p.waiter == nullptr && io_.has_value();
         queue_.push_back(std::move(p));
         if (urgent && defer) {
@@ -388,11 +416,7 @@ class JsonlLog final : public AuditLog {
           if (!wake_posted_) {
             wake_posted_ = true;
             net::post(*io_, [this] {
-              {
-                std::lock_guard relock(mu_);
-                wake_posted_ = false;
-              }
-              cv_.notify_one();
+              if (!write_on_io_thread()) cv_.notify_one();
             });
           }
         } else if (urgent) {
@@ -406,17 +430,26 @@ class JsonlLog final : public AuditLog {
       }
     }
     spdlog::error("audit: a record arrived after the log was closed; it is not written");
-    complete(p, false);
+    complete_now(p, false);
     return false;
   }
 
-  static void complete(Pending& p, bool ok) {
+  // By the thread holding the writing state: write_on_io_thread runs its completions later.
+  void complete(Pending& p, bool ok) {
+    if (completions_held_ && p.done) {
+      held_.emplace_back(std::move(p.work), Completion{std::move(p.done), ok});
+      p.work = {};
+    }
+    complete_now(p, ok);
+  }
+
+  static void complete_now(Pending& p, bool ok) {
     if (p.waiter != nullptr) {
       p.waiter->set_value(ok);
       p.waiter = nullptr;
     }
     if (p.done) {
-      // The writer never runs an I/O executor, so this always queues the completion there.
+      // From the writer thread, which runs no I/O executor, this queues the completion there.
       net::dispatch(p.work, Completion{std::move(p.done), ok});
       p.work = {};
     }
@@ -431,20 +464,30 @@ class JsonlLog final : public AuditLog {
         std::unique_lock lock(mu_);
         if (queue_.empty() && !stopping_) {
           writer_idle_ = true;
-          const auto ready = [this] { return !queue_.empty() || stopping_; };
-          if (const auto wake = next_wake()) {
-            cv_.wait_until(lock, *wake, ready);
-          } else {
-            cv_.wait(lock, ready);
+          // Until a record arrives or the retry after a failure is due (an I/O thread's failed
+          // write sets one, and wakes this wait to see it).
+          while (queue_.empty() && !stopping_) {
+            if (!retry_at_) {
+              cv_.wait(lock);
+            } else if (cv_.wait_until(lock, *retry_at_) == std::cv_status::timeout) {
+              break;
+            }
           }
           writer_idle_ = false;
         }
         // Nobody waits for what is queued: let the group grow for a while (see kLinger).
         if (!queue_.empty() && !urgent_ && !stopping_) {
           auto until = SteadyClock::now() + kLinger;
-          if (const auto wake = next_wake()) until = std::min(until, *wake);
+          if (retry_at_) until = std::min(until, *retry_at_);
           cv_.wait_until(lock, until, [this] { return urgent_ || stopping_; });
         }
+        // An I/O thread is writing (write_on_io_thread): the group follows once it is done.
+        if (writing_) {
+          writer_waits_ = true;
+          cv_.wait(lock, [this] { return !writing_; });
+          writer_waits_ = false;
+        }
+        writing_ = true;
         urgent_ = false;
         batch.swap(queue_);
         last = stopping_ && batch.empty();
@@ -455,6 +498,7 @@ class JsonlLog final : public AuditLog {
       } else if (!healthy_.load()) {
         probe();
       }
+      end_writing();
     }
     if (!retained_.empty() || lost_ > 0) {
       spdlog::error("audit: {} record(s) could not be written to {} before stopping",
@@ -463,11 +507,28 @@ class JsonlLog final : public AuditLog {
     if (dirty_ && cfg_.fsync != config::FsyncMode::never) sync();
   }
 
-  // When the writer must wake up without new records: to retry after a failure.
-  std::optional<SteadyClock::time_point> next_wake() const {
-    std::optional<SteadyClock::time_point> wake;
-    if (!healthy_.load() || !retained_.empty() || lost_ > 0) wake = last_failure_ + kRetryInterval;
-    return wake;
+  bool rotates_by_size() const { return rotatable_ && cfg_.rotate_bytes > 0; }
+
+  // Called by whoever wrote (the writer or write_on_io_thread) when done with the writing state.
+  void end_writing() {
+    // An I/O thread never rotates (a rotation syncs the full file): once the file is full, the
+    // writer thread writes the next group, which starts the new file.
+    const bool rotation_due = rotates_by_size() && size_ >= cfg_.rotate_bytes;
+    // When the writer must wake up without new records: to retry after a failure.
+    std::optional<SteadyClock::time_point> retry_at;
+    if (!healthy_.load() || !retained_.empty() || lost_ > 0) {
+      retry_at = last_failure_ + kRetryInterval;
+    }
+    bool wake = false;
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      retry_at_ = retry_at;
+      rotation_due_ = rotation_due;
+      // An idle writer sleeps without a deadline: a failure here must arm its retry.
+      wake = writer_waits_ || (retry_at && writer_idle_);
+    }
+    if (wake) cv_.notify_one();
   }
 
   // fsync "batch": this thread syncs what the writer wrote, at most kBatchSyncInterval after it
@@ -566,8 +627,9 @@ class JsonlLog final : public AuditLog {
 
   // Writes retained records (older), a lost-records notice, then `batch`, in that order, with as
   // few write() calls as rotation allows, then one fdatasync for the group when any record in it
-  // is durable (fsync "always"). Records not written are kept for the next attempt.
-  void write_group(std::vector<Pending>& batch) {
+  // is durable (fsync "always"). Records not written are kept for the next attempt. True when
+  // every record was written (and synced when it had to be).
+  bool write_group(std::vector<Pending>& batch, bool may_rotate = true) {
     std::vector<Pending> work;
     work.swap(retained_);
     retained_bytes_ = 0;
@@ -597,7 +659,7 @@ class JsonlLog final : public AuditLog {
       std::string prev_before;
       line.clear();
       chain(work[i], line, prev_before);
-      if (rotatable_ && cfg_.rotate_bytes > 0 && size_ + buf.size() > 0 &&
+      if (may_rotate && rotates_by_size() && size_ + buf.size() > 0 &&
           size_ + buf.size() + line.size() > cfg_.rotate_bytes) {
         if (!write_all(buf)) {
           failed = "write";
@@ -653,6 +715,7 @@ class JsonlLog final : public AuditLog {
     // A burst of large records must not stay allocated: keep only ordinary capacities.
     if (buf.capacity() > kKeptGroupBytes) std::string().swap(buf);
     if (line.capacity() > kKeptLineBytes) std::string().swap(line);
+    return committed == work.size() && synced;
   }
 
   void retain(Pending p) {
@@ -742,7 +805,7 @@ class JsonlLog final : public AuditLog {
 
   const config::Audit cfg_;
   const std::vector<std::string> secrets_;
-  // The writer's keyed HMAC (null without a key); used only on the writer thread.
+  // The keyed HMAC (null without a key); used only by the thread holding writing_.
   const std::unique_ptr<core::HmacSha256> hmac_ =
       cfg_.hmac_key ? std::make_unique<core::HmacSha256>(*cfg_.hmac_key) : nullptr;
 
@@ -753,14 +816,20 @@ class JsonlLog final : public AuditLog {
   bool stopping_ = false;
   bool writer_idle_ = false;  // the writer waits for a first record (push must wake it)
   bool urgent_ = false;       // a queued record is awaited: write now, no linger
-  bool wake_posted_ = false;  // a wake-up of the writer is queued on an I/O executor
-  std::optional<net::any_io_executor> io_;  // where wake-ups are posted (set_io_executor)
+  // One thread at a time writes (the writer or an I/O thread in write_on_io_thread) and owns the
+  // writing state below while it does; the writer thread waits for the token (writer_waits_).
+  bool writing_ = false;
+  bool writer_waits_ = false;
+  bool rotation_due_ = false;  // the file is full: the writer writes (and rotates) next
+  std::optional<SteadyClock::time_point> retry_at_;  // the writer's retry after a failure
+  bool wake_posted_ = false;  // a handler for the awaited records is queued on an I/O executor
+  std::optional<net::any_io_executor> io_;  // where it is posted (set_io_executor)
   std::atomic<bool> healthy_{true};
   metrics::Histogram sync_seconds_;
   std::atomic<std::uint64_t> records_{0}, bytes_{0}, groups_{0}, syncs_{0}, failures_{0},
-      lost_total_{0};
+      lost_total_{0}, io_groups_{0};
 
-  // The writer thread's own state.
+  // The writing state: only the thread holding writing_ touches it.
   int fd_;
   std::uint64_t seq_;
   std::string prev_;
@@ -775,6 +844,11 @@ class JsonlLog final : public AuditLog {
   static constexpr std::size_t kKeptLineBytes = 64 * 1024;
   std::string group_buf_;
   std::string line_buf_;
+  // write_on_io_thread's group, and the completions it runs once it has released the state.
+  std::vector<Pending> io_batch_;
+  using HeldCompletion = std::pair<net::any_completion_executor, Completion>;
+  bool completions_held_ = false;
+  std::vector<HeldCompletion> held_;
   std::size_t retained_bytes_ = 0;
   std::size_t lost_ = 0;
 

@@ -177,6 +177,95 @@ TEST_F(AuditWriterTest, DecisionsOfOneRoundShareOneWakeUp) {
   EXPECT_LE(groups, 2u) << "groups=" << groups;
 }
 
+// One round of an I/O thread: `n` coroutines each await one decision; the last one also posts a
+// handler, which queues behind the handler the round's first decision posted. Returns the order
+// in which the coroutines resumed ("r") and that handler ran ("h"), and sets `ok` to how many
+// decisions were written.
+std::string one_round(AuditLog& log, int n, int& ok) {
+  net::io_context ioc(1);
+  log.set_io_executor(ioc.get_executor());
+  std::string order;
+  ok = 0;
+  for (int i = 0; i < n; ++i) {
+    net::co_spawn(
+        ioc,
+        [&log, &ok, &order, &ioc, i, n]() -> net::awaitable<void> {
+          if (i == n - 1) net::post(ioc, [&order] { order += 'h'; });
+          Record r{"trace-" + std::to_string(i), "decided", "alice", "chat", {}};
+          const bool done = co_await net::async_initiate<const net::use_awaitable_t<>, void(bool)>(
+              [&log](auto handler, Record rec) {
+                log.enqueue(std::move(rec), Done(std::move(handler)));
+              },
+              net::use_awaitable, std::move(r));
+          order += 'r';
+          if (done) ++ok;
+        },
+        net::detached);
+  }
+  ioc.run();
+  return order;
+}
+
+TEST_F(AuditWriterTest, BatchAndNeverWriteARoundsDecisionsOnTheIoThreadAndResumeThemAtOnce) {
+  for (const auto mode : {config::FsyncMode::batch, config::FsyncMode::never}) {
+    SCOPED_TRACE(mode == config::FsyncMode::batch ? "batch" : "never");
+    cfg_.fsync = mode;
+    std::filesystem::remove(cfg_.file);
+    auto log = open();
+    const std::uint64_t groups_before = warm_up(*log);
+    int ok = 0;
+    // The requests resume inside the handler that wrote their decisions, before anything queued
+    // after it; a completion from the writer thread would queue behind the 'h' handler.
+    EXPECT_EQ(one_round(*log, 8, ok), "rrrrrrrrh");
+    EXPECT_EQ(ok, 8);
+    const Stats s = log->stats();
+    EXPECT_EQ(s.groups - groups_before, 1u);
+    EXPECT_EQ(s.io_groups, 1u) << "the I/O thread wrote the round's group";
+    EXPECT_EQ(s.records, 9u);
+    log->close();
+    const auto v = verify_files({cfg_.file}, cfg_.hmac_key);
+    EXPECT_TRUE(v.ok) << v.problem;
+  }
+}
+
+TEST_F(AuditWriterTest, AlwaysLeavesTheRoundsSyncToTheWriterThread) {
+  auto log = open();  // fsync "always"
+  const std::uint64_t syncs_before = log->stats().syncs;
+  int ok = 0;
+  EXPECT_EQ(one_round(*log, 8, ok), "hrrrrrrrr");
+  EXPECT_EQ(ok, 8);
+  EXPECT_EQ(log->stats().io_groups, 0u);
+  EXPECT_EQ(log->stats().syncs - syncs_before, 1u) << "one fdatasync for the round";
+}
+
+TEST_F(AuditWriterTest, AFullFileIsRotatedByTheWriterThreadNotAnIoThread) {
+  cfg_.fsync = config::FsyncMode::batch;
+  cfg_.rotate_bytes = 65536;
+  auto log = open();
+  int ok = 0;
+  // Rounds written on the I/O thread until the file is full; it may pass rotate_bytes by the
+  // last of them, since an I/O thread does not rotate (a rotation syncs).
+  int rounds = 0;
+  while (!std::filesystem::exists(cfg_.file + ".000001") && rounds < 200) {
+    const std::uint64_t io_before = log->stats().io_groups;
+    const std::uint64_t size_before = std::filesystem::file_size(cfg_.file);
+    one_round(*log, 16, ok);
+    ASSERT_EQ(ok, 16);
+    ++rounds;
+    if (log->stats().io_groups == io_before) {
+      // The writer thread wrote this round, which it does only once the file was full.
+      EXPECT_GE(size_before, cfg_.rotate_bytes);
+    }
+  }
+  ASSERT_TRUE(std::filesystem::exists(cfg_.file + ".000001")) << "never rotated";
+  EXPECT_GT(log->stats().io_groups, 0u);
+  // The rotated file ends with the round that filled it: at most one group past the limit.
+  EXPECT_LT(std::filesystem::file_size(cfg_.file + ".000001"), cfg_.rotate_bytes + 16 * 1024);
+  log->close();
+  const auto v = verify_files({cfg_.file + ".000001", cfg_.file}, cfg_.hmac_key);
+  EXPECT_TRUE(v.ok) << v.problem;
+}
+
 TEST_F(AuditWriterTest, BatchModeSyncsOnItsOwnWithinTheInterval) {
   cfg_.fsync = config::FsyncMode::batch;
   auto log = open();
@@ -363,6 +452,30 @@ TEST_F(AuditWriterTest, AwaitingCoroutinesLearnOfAFailure) {
   ASSERT_TRUE(log->append({"t0", "started", std::nullopt, "", {}}, true));
   FsizeLimit full(static_cast<rlim_t>(std::filesystem::file_size(cfg_.file)));
   EXPECT_EQ(await_concurrently(*log, 16, 2), 0);
+}
+
+TEST_F(AuditWriterTest, AFailedWriteOnTheIoThreadIsRetriedByTheWriterAlone) {
+  cfg_.fsync = config::FsyncMode::batch;
+  auto log = open();
+  ASSERT_TRUE(log->append({"t0", "started", std::nullopt, "", {}}, true));
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));  // the writer back to sleep
+  {
+    FsizeLimit full(static_cast<rlim_t>(std::filesystem::file_size(cfg_.file)));
+    int ok = 0;
+    one_round(*log, 4, ok);
+    EXPECT_EQ(ok, 0) << "decisions that could not be written are refused";
+    EXPECT_FALSE(log->healthy());
+    full.lift();
+  }
+  // No record arrives: the sleeping writer must learn of the failure to retry on its own.
+  for (int i = 0; i < 60 && !log->healthy(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // bounded: 3 s
+  }
+  EXPECT_TRUE(log->healthy());
+  log->close();
+  EXPECT_EQ(read_lines(cfg_.file).size(), 5u) << "the refused decisions are kept and written";
+  const auto v = verify_files({cfg_.file}, cfg_.hmac_key);
+  EXPECT_TRUE(v.ok) << v.problem;
 }
 
 TEST_F(AuditWriterTest, ResumesAfterALastRecordLargerThanTheTailWindow) {
