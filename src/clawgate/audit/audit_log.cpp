@@ -236,6 +236,8 @@ struct Completion {
   ~Completion() = default;
   void operator()() { std::move(done)(ok); }
 };
+// A completion kept until the thread that wrote the record has released the writing state.
+using HeldCompletion = std::pair<net::any_completion_executor, Completion>;
 
 // Canonical data with the secrets redacted: in one pass when it can be, else copy and redact.
 // Appends the canonical JSON of r.data to `out`, with a pre-rendered body in front.
@@ -337,13 +339,10 @@ class JsonlLog final : public AuditLog {
       urgent_ = false;
       io_batch_.swap(queue_);
     }
-    completions_held_ = true;
-    write_group(io_batch_, /*may_rotate=*/false);
-    completions_held_ = false;
+    std::vector<HeldCompletion> held;
+    write_group(io_batch_, &held);
     io_batch_.clear();
     ++io_groups_;
-    std::vector<HeldCompletion> held;
-    held.swap(held_);
     end_writing();  // before resuming anyone: a resumed request may write again
     for (auto& [executor, completion] : held) net::dispatch(executor, std::move(completion));
     return true;
@@ -430,20 +429,17 @@ class JsonlLog final : public AuditLog {
       }
     }
     spdlog::error("audit: a record arrived after the log was closed; it is not written");
-    complete_now(p, false);
+    complete(p, false);
     return false;
   }
 
-  // By the thread holding the writing state: write_on_io_thread runs its completions later.
-  void complete(Pending& p, bool ok) {
-    if (completions_held_ && p.done) {
-      held_.emplace_back(std::move(p.work), Completion{std::move(p.done), ok});
+  // With `held` (write_group on an I/O thread), a Done is kept there, to run once the writing
+  // state is released; a waiter is told at once.
+  static void complete(Pending& p, bool ok, std::vector<HeldCompletion>* held = nullptr) {
+    if (held != nullptr && p.done) {
+      held->emplace_back(std::move(p.work), Completion{std::move(p.done), ok});
       p.work = {};
     }
-    complete_now(p, ok);
-  }
-
-  static void complete_now(Pending& p, bool ok) {
     if (p.waiter != nullptr) {
       p.waiter->set_value(ok);
       p.waiter = nullptr;
@@ -627,9 +623,10 @@ class JsonlLog final : public AuditLog {
 
   // Writes retained records (older), a lost-records notice, then `batch`, in that order, with as
   // few write() calls as rotation allows, then one fdatasync for the group when any record in it
-  // is durable (fsync "always"). Records not written are kept for the next attempt. True when
-  // every record was written (and synced when it had to be).
-  bool write_group(std::vector<Pending>& batch, bool may_rotate = true) {
+  // is durable (fsync "always"). Records not written are kept for the next attempt. `held`: the
+  // group is written on an I/O thread, which never rotates (a rotation syncs the full file) and
+  // keeps the completions there (see complete).
+  void write_group(std::vector<Pending>& batch, std::vector<HeldCompletion>* held = nullptr) {
     std::vector<Pending> work;
     work.swap(retained_);
     retained_bytes_ = 0;
@@ -659,7 +656,7 @@ class JsonlLog final : public AuditLog {
       std::string prev_before;
       line.clear();
       chain(work[i], line, prev_before);
-      if (may_rotate && rotates_by_size() && size_ + buf.size() > 0 &&
+      if (held == nullptr && rotates_by_size() && size_ + buf.size() > 0 &&
           size_ + buf.size() + line.size() > cfg_.rotate_bytes) {
         if (!write_all(buf)) {
           failed = "write";
@@ -700,12 +697,12 @@ class JsonlLog final : public AuditLog {
                             std::any_of(work.begin(), work.begin() + static_cast<long>(committed),
                                         [](const Pending& p) { return p.durable; });
     if (wants_sync) synced = sync();
-    for (std::size_t i = 0; i < committed; ++i) complete(work[i], synced);
+    for (std::size_t i = 0; i < committed; ++i) complete(work[i], synced, held);
     if (failed != nullptr) {
       fail(failed);
       for (std::size_t i = committed; i < work.size(); ++i) {
         if (i == marker) continue;  // re-rendered with the current count next time
-        complete(work[i], false);
+        complete(work[i], false, held);
         retain(std::move(work[i]));
       }
     } else if (synced && !healthy_.load()) {
@@ -715,7 +712,6 @@ class JsonlLog final : public AuditLog {
     // A burst of large records must not stay allocated: keep only ordinary capacities.
     if (buf.capacity() > kKeptGroupBytes) std::string().swap(buf);
     if (line.capacity() > kKeptLineBytes) std::string().swap(line);
-    return committed == work.size() && synced;
   }
 
   void retain(Pending p) {
@@ -844,11 +840,7 @@ class JsonlLog final : public AuditLog {
   static constexpr std::size_t kKeptLineBytes = 64 * 1024;
   std::string group_buf_;
   std::string line_buf_;
-  // write_on_io_thread's group, and the completions it runs once it has released the state.
-  std::vector<Pending> io_batch_;
-  using HeldCompletion = std::pair<net::any_completion_executor, Completion>;
-  bool completions_held_ = false;
-  std::vector<HeldCompletion> held_;
+  std::vector<Pending> io_batch_;  // write_on_io_thread's group
   std::size_t retained_bytes_ = 0;
   std::size_t lost_ = 0;
 
