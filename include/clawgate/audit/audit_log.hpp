@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "clawgate/audit/data_writer.hpp"
 #include "clawgate/config/config.hpp"
 #include "clawgate/metrics/metrics.hpp"
 
@@ -33,10 +34,9 @@ struct Record {
   std::optional<std::string> identity;  // null before authentication
   std::string route;                  // chat, responses, tools, models, admin, or "" (unknown)
   nlohmann::json data = nlohmann::json::object();
-  // When set: the canonical JSON of data.body, already redacted (secrets included), which the
-  // `received` record renders in one pass from the parsed request instead of copying it into
-  // `data`. `data` must then have no "body" key.
-  std::string body_canonical;
+  // When set, the record's data instead of `data` (which stays empty): canonical JSON whose
+  // strings are redacted already (DataWriter::finish), written into the line as it is.
+  std::string data_canonical;
 };
 
 // Called with true once the record is in the file (and, with fsync "always", on disk), false when

@@ -53,6 +53,7 @@ struct Result {
   std::vector<Match> matches;  // de-duplicated, in a deterministic order
   // {"risk":"red","matches":[{"tier":"red","term":"wire money","where":"messages[0]"}]}
   nlohmann::json to_json() const;
+  nlohmann::json matches_json() const;  // to_json()["matches"]
 };
 
 struct Segment {

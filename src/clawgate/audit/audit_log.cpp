@@ -240,17 +240,11 @@ struct Completion {
 using HeldCompletion = std::pair<net::any_completion_executor, Completion>;
 
 // Canonical data with the secrets redacted: in one pass when it can be, else copy and redact.
-// Appends the canonical JSON of r.data to `out`, with a pre-rendered body in front.
 void append_canonical_data(Record& r, const std::vector<std::string>& secrets, std::string& out) {
-  // A pre-rendered body goes first: "body" sorts before every other key of `received` data
-  // (body_sha256, bytes, client, ...). Any other shape takes the body into `data` instead.
-  if (!r.body_canonical.empty() &&
-      !(r.data.is_object() && !r.data.contains("body") &&
-        (r.data.empty() || r.data.begin().key() > "body"))) {
-    r.data["body"] = nlohmann::json::parse(r.body_canonical, nullptr, false);
-    r.body_canonical.clear();
+  if (!r.data_canonical.empty()) {
+    out.append(r.data_canonical);
+    return;
   }
-  if (!r.body_canonical.empty()) out.append("{\"body\":").append(r.body_canonical);
   const std::size_t start = out.size();
   const json::StringRewrite rewrite = [&secrets](std::string& s) { redact_string(s, secrets); };
   if (!json::write_canonical(r.data, out, secrets.empty() ? nullptr : &rewrite)) {
@@ -258,19 +252,11 @@ void append_canonical_data(Record& r, const std::vector<std::string>& secrets, s
     redact_secrets(r.data, secrets);
     out += canonical(r.data);
   }
-  if (r.body_canonical.empty()) return;
-  // The body's object continues with the other members: their "{" becomes "," (or "{}" "}").
-  if (out.size() - start == 2) {
-    out.resize(start);
-    out.push_back('}');
-  } else {
-    out[start] = ',';
-  }
 }
 
 Pending render(Record r, const std::vector<std::string>& secrets, Done done = {}) {
   Pending p(std::move(done));
-  p.head.reserve(r.body_canonical.size() + 256);
+  p.head.reserve(r.data_canonical.size() + 256);
   p.head = "{\"data\":";
   append_canonical_data(r, secrets, p.head);
   // The fixed text and the timestamp are about 90 bytes; the rest is the strings themselves.

@@ -68,13 +68,17 @@ std::optional<Tier> tier_from_string(std::string_view s) {
 nlohmann::json Result::to_json() const {
   nlohmann::json out = nlohmann::json::object();
   out["risk"] = std::string(to_string(risk));
+  out["matches"] = matches_json();
+  return out;
+}
+
+nlohmann::json Result::matches_json() const {
   nlohmann::json list = nlohmann::json::array();
   for (const Match& m : matches) {
     list.push_back(
         {{"tier", std::string(to_string(m.tier))}, {"term", m.term}, {"where", m.where}});
   }
-  out["matches"] = std::move(list);
-  return out;
+  return list;
 }
 
 namespace {

@@ -14,10 +14,18 @@ bool write_string(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
+  std::size_t i = bytes::plain_run(p, n, true);
+  if (i == n) {  // most strings: plain ASCII, copied whole
+    out.reserve(out.size() + n + 2);
+    out.push_back('"');
+    out.append(s);
+    out.push_back('"');
+    return true;
+  }
   out.push_back('"');
   std::size_t run = 0;  // start of the bytes not yet copied
-  for (std::size_t i = 0; i < n;) {
-    i += bytes::plain_run(p + i, n - i, true);
+  for (bool scanned = true; i < n; scanned = false) {
+    if (!scanned) i += bytes::plain_run(p + i, n - i, true);
     if (i >= n) break;
     const unsigned char c = p[i];
     if (c >= 0x80) {

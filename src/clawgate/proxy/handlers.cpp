@@ -106,6 +106,12 @@ class HandlerBase : public server::RequestHandler {
   void audit(const Ctx& ctx, std::string stage, json data) const {
     svc_->audit->enqueue({ctx.trace_id, std::move(stage), ctx.identity, ctx.route, std::move(data)});
   }
+  // The same for data written by an audit::DataWriter (the per-request records).
+  void audit(const Ctx& ctx, std::string stage, std::string canonical_data) const {
+    audit::Record rec{ctx.trace_id, std::move(stage), ctx.identity, ctx.route};
+    rec.data_canonical = std::move(canonical_data);
+    svc_->audit->enqueue(std::move(rec));
+  }
 
   // Resumes once the record is written (and, with fsync "always", on disk, in one fdatasync
   // shared with every record that queued meanwhile); false when it could not be.
@@ -124,15 +130,9 @@ class HandlerBase : public server::RequestHandler {
                     const policy::Policy* pol = nullptr) const {
     if (ctx.received_logged) return;
     ctx.received_logged = true;
-    // Per-request records are built member by member: nlohmann's {{"key", value}, ...} first
-    // makes every pair a two-element array, then converts them (about 5% of a request's work).
-    json data = json::object();
-    data["method"] = ctx.method;
-    data["path"] = ctx.path;
-    data["client"] = ctx.peer;
-    data["bytes"] = body ? body->size() : 0;
-    data["body_sha256"] = core::sha256_hex(body ? *body : std::string());
-    std::string body_canonical;
+    // Per-request records are written as canonical JSON directly, members in key order.
+    const audit::AuditLog& log = *svc_->audit;
+    audit::DataWriter data(log);
     if (body != nullptr && !body->empty() && svc_->config->audit.include_bodies) {
       policy::PolicyPtr current;
       if (pol == nullptr) {
@@ -140,16 +140,20 @@ class HandlerBase : public server::RequestHandler {
         pol = current.get();
       }
       if (doc != nullptr) {
-        const audit::AuditLog& log = *svc_->audit;
-        body_canonical = redacted_canonical(
-            *doc, *pol, [&log](std::string& s) { log.redact(s); }, *body, log.holds_secret(*body));
+        data.canonical("body", redacted_canonical(
+                                   *doc, *pol, [&log](std::string& s) { log.redact(s); }, *body,
+                                   log.holds_secret(*body)));
       } else {
-        data["body"] = redact_text(*body, *pol);
+        data.string("body", redact_text(*body, *pol));
       }
     }
-    audit::Record rec{ctx.trace_id, "received", ctx.identity, ctx.route, std::move(data)};
-    rec.body_canonical = std::move(body_canonical);
-    svc_->audit->enqueue(std::move(rec));
+    const std::string_view bytes = body != nullptr ? std::string_view(*body) : std::string_view();
+    data.string("body_sha256", core::sha256_hex(bytes))
+        .integer("bytes", static_cast<std::int64_t>(bytes.size()))
+        .string("client", ctx.peer)
+        .string("method", ctx.method)
+        .string("path", ctx.path);
+    audit(ctx, "received", data.finish());
   }
 
   template <class Body>
@@ -182,20 +186,18 @@ class HandlerBase : public server::RequestHandler {
                          std::string message, json extra, bool keep_alive,
                          std::string allow = {}) {
     log_received(ctx, nullptr);
-    json data = json::object();
-    data["status"] = status;
-    data["code"] = code;
-    data["reason"] = message;
-    if (extra.is_object()) {
-      for (const char* key : {"rule", "approval_id"}) {
-        if (extra.contains(key)) data[key] = extra[key];
-      }
-      if (extra.contains("approval_reason")) {  // audit only; the body has it as `reason`
-        data["approval_reason"] = extra["approval_reason"];
-        extra.erase("approval_reason");
-      }
+    // (find() on a null `extra` finds nothing.)
+    audit::DataWriter data(*svc_->audit);
+    if (const auto it = extra.find("approval_id"); it != extra.end())
+      data.value("approval_id", *it);
+    if (const auto it = extra.find("approval_reason"); it != extra.end()) {
+      data.value("approval_reason", *it);
+      extra.erase(it);  // audit only; the body has it as `reason`
     }
-    audit(ctx, "rejected", std::move(data));
+    data.string("code", code).string("reason", message);
+    if (const auto it = extra.find("rule"); it != extra.end()) data.value("rule", *it);
+    data.integer("status", status);
+    audit(ctx, "rejected", data.finish());
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, "application/json; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
@@ -449,19 +451,23 @@ class ProxyHandler final : public HandlerBase {
     const policy::Verdict& verdict = o.verdict;
     ctx.risk = std::string(classify::to_string(o.classification.risk));
     ctx.decision = std::string(policy::to_string(verdict.decision));
-    audit(ctx, "classified", o.classification.to_json());
-    json decided = json::object();
-    decided["decision"] = policy::to_string(verdict.decision);
-    decided["enforced"] = verdict.enforced;
-    decided["rules"] = verdict.rules;
-    decided["reason"] = verdict.reason;
-    decided["policy_sha256"] = pol->sha256;
-    if (verdict.would) decided["would"] = policy::to_string(*verdict.would);
+    audit(ctx, "classified",
+          audit::DataWriter(*svc_->audit)
+              .value("matches", o.classification.matches_json())
+              .string("risk", ctx.risk)
+              .finish());
+    audit::DataWriter decided(*svc_->audit);
+    decided.string("decision", policy::to_string(verdict.decision))
+        .boolean("enforced", verdict.enforced)
+        .string("policy_sha256", pol->sha256)
+        .string("reason", verdict.reason)
+        .strings("rules", verdict.rules);
+    if (verdict.would) decided.string("would", policy::to_string(*verdict.would));
     // SPEC §7: no durable decision record, no forward. While the log is failing every decision
     // still tries (together with the records kept from the failure), so the first write that
     // works again ends the outage without waiting for the writer's own retry.
-    audit::Record decided_record{ctx.trace_id, "decided", ctx.identity, ctx.route,
-                                 std::move(decided)};
+    audit::Record decided_record{ctx.trace_id, "decided", ctx.identity, ctx.route};
+    decided_record.data_canonical = decided.finish();
     const bool durable = co_await audit_durable(std::move(decided_record));
     if (!durable) {
       co_return co_await reply_error(conn, ctx, 503, "audit_unavailable",
@@ -515,13 +521,14 @@ class ProxyHandler final : public HandlerBase {
     upstream::rebuild_request_fields(req.base(), allowed, svc_->config->upstream.token,
                                      svc_->config->upstream.host_port(), up);
     if (m.id != clawgate::http::RouteId::models) up.body() = std::move(body);
-    json forwarded = json::object();
-    forwarded["upstream"] = svc_->config->upstream.host_port();
-    forwarded["agent"] = tgt.agent;
-    forwarded["session"] = tgt.session ? json(*tgt.session) : json(nullptr);
-    forwarded["tool"] = tgt.tool ? json(*tgt.tool) : json(nullptr);
-    forwarded["action"] = tgt.action ? json(*tgt.action) : json(nullptr);
-    audit(ctx, "forwarded", std::move(forwarded));
+    audit(ctx, "forwarded",
+          audit::DataWriter(*svc_->audit)
+              .string_or_null("action", tgt.action)
+              .string("agent", tgt.agent)
+              .string_or_null("session", tgt.session)
+              .string_or_null("tool", tgt.tool)
+              .string("upstream", svc_->config->upstream.host_port())
+              .finish());
     out.up = std::move(up);
     out.lock_key = request::session_lock_key(tgt);
     out.route = m.id;
@@ -698,28 +705,29 @@ class ProxyHandler final : public HandlerBase {
   static constexpr std::size_t kPreviewMargin = 512;
 
   void complete(const Ctx& ctx, const Relay& r, const policy::Policy& pol) const {
-    json data = json::object();
-    data["status"] = r.status;
-    data["bytes"] = r.bytes;
-    data["duration_us"] = micros_since(ctx.start);
-    data["upstream_us"] = r.upstream_us;
-    data["response_sha256"] = r.sha256;
-    data["stream"] = r.stream;
-    data["stream_complete"] = r.stream_complete;
-    if (r.client_gone) data["client_gone"] = true;
+    const std::int64_t total = micros_since(ctx.start);
     if (!r.sha256.empty()) {
-      const std::int64_t total = micros_since(ctx.start);
       svc_->metrics.forwarded(std::max<std::int64_t>(0, total - r.upstream_us), r.upstream_us);
     }
-    data["preview"] = nullptr;
+    std::optional<std::string> preview;
     if (r.preview) {
       if (auto text = r.preview->text()) {
         std::string redacted = redact_text(*text, pol);
         svc_->audit->redact(redacted);
-        data["preview"] = utf8_prefix(redacted, svc_->config->audit.preview_chars);
+        preview = utf8_prefix(redacted, svc_->config->audit.preview_chars);
       }
     }
-    audit(ctx, "completed", std::move(data));
+    audit::DataWriter data(*svc_->audit);
+    data.integer("bytes", static_cast<std::int64_t>(r.bytes));
+    if (r.client_gone) data.boolean("client_gone", true);
+    data.integer("duration_us", total)
+        .string_or_null("preview", preview)
+        .string("response_sha256", r.sha256)
+        .integer("status", static_cast<std::int64_t>(r.status))
+        .boolean("stream", r.stream)
+        .boolean("stream_complete", r.stream_complete)
+        .integer("upstream_us", r.upstream_us);
+    audit(ctx, "completed", data.finish());
   }
 
   // The upstream work runs while the client connection watches for a hang-up: when the client

@@ -522,40 +522,73 @@ TEST_F(AuditWriterTest, WrittenLinesAreCanonicalRecords) {
   EXPECT_EQ(chain_hash(std::string(64, '0'), without, cfg_.hmac_key), j["hash"]);
 }
 
-// The `received` record's body arrives pre-rendered (Record::body_canonical): it is spliced in
-// as data.body, and the line is still the canonical record with the secrets redacted, also when
-// data has a key that sorts before "body" and the splice cannot simply go first.
-TEST_F(AuditWriterTest, PreRenderedBodiesBecomeDataBody) {
+// The request path writes its records' data with a DataWriter: the same bytes as the same data
+// built as JSON and rendered by the log, secrets redacted alike, and a line that verifies.
+TEST_F(AuditWriterTest, DataWriterWritesWhatTheLogWouldRenderFromJson) {
   auto opened = open_jsonl_log(cfg_, {"s3cret-token"});
   ASSERT_TRUE(std::holds_alternative<AuditLogPtr>(opened));
   auto log = std::get<AuditLogPtr>(opened);
   const std::string body = R"({"messages":[{"content":"hi","role":"user"}]})";
-  Record first{"t1", "received", std::nullopt, "chat",
-               {{"bytes", 2}, {"client", "client s3cret-token"}}};
-  first.body_canonical = body;
-  Record second{"t2", "received", std::nullopt, "chat", {{"a", "s3cret-token"}, {"z", 1}}};
-  second.body_canonical = body;
-  Record empty{"t3", "received", std::nullopt, "chat", nlohmann::json::object()};
-  empty.body_canonical = body;
-  for (Record* r : {&first, &second, &empty}) ASSERT_TRUE(log->append(std::move(*r), false));
+  const std::string not_utf8 = "agent-\xff\xfe";
+  const nlohmann::json nested = {{"z", {1, "key s3cret-token", nullptr}}, {"a", {{"q", "\t\""}}}};
+  DataWriter w(*log);
+  w.canonical("body", body)
+      .string("body_sha256", "ab\"c\\\x01\u00e9")
+      .integer("bytes", -42)
+      .string("client", "client s3cret-token and s3cret-token")
+      .boolean("enforced", false)
+      .value("matches", nested)
+      .string_or_null("none", std::nullopt)
+      .string("odd", not_utf8)
+      .strings("rules", {"r1", "s3cret-token", ""})
+      .string_or_null("session", std::string("s"))
+      .boolean("stream", true);
+  Record written{"t1", "received", std::string("alice"), "chat"};
+  written.data_canonical = w.finish();
+  Record built{"t2",
+               "received",
+               std::string("alice"),
+               "chat",
+               {{"body", nlohmann::json::parse(body)},
+                {"body_sha256", "ab\"c\\\x01\u00e9"},
+                {"bytes", -42},
+                {"client", "client s3cret-token and s3cret-token"},
+                {"enforced", false},
+                {"matches", nested},
+                {"none", nullptr},
+                {"odd", not_utf8},
+                {"rules", {"r1", "s3cret-token", ""}},
+                {"session", "s"},
+                {"stream", true}}};
+  ASSERT_TRUE(log->append(std::move(written), false));
+  ASSERT_TRUE(log->append(std::move(built), false));
   log->close();
   std::ifstream in(cfg_.file);
-  std::vector<nlohmann::json> got;
+  std::vector<std::string> data;
   for (std::string line; std::getline(in, line);) {
     const auto j = nlohmann::json::parse(line);
     EXPECT_EQ(canonical(j), line) << "not the canonical record";
     EXPECT_EQ(line.find("s3cret-token"), std::string::npos) << line;
-    got.push_back(j);
+    data.push_back(canonical(j["data"]));
   }
-  ASSERT_EQ(got.size(), 3U);
-  const auto parsed_body = nlohmann::json::parse(body);
-  EXPECT_EQ(got[0]["data"], nlohmann::json({{"body", parsed_body}, {"bytes", 2},
-                                            {"client", "client [REDACTED]"}}));
-  EXPECT_EQ(got[1]["data"],
-            nlohmann::json({{"a", "[REDACTED]"}, {"body", parsed_body}, {"z", 1}}));
-  EXPECT_EQ(got[2]["data"], nlohmann::json({{"body", parsed_body}}));
+  ASSERT_EQ(data.size(), 2U);
+  EXPECT_EQ(data[0], data[1]);
+  EXPECT_NE(data[0].find(R"("client":"client [REDACTED] and [REDACTED]")"), std::string::npos);
   const auto v = verify_files({cfg_.file}, cfg_.hmac_key);
   EXPECT_TRUE(v.ok) << v.problem;
+}
+
+// A member out of canonical order would make the record fail verification: refused at once.
+TEST_F(AuditWriterTest, DataWriterRefusesMembersOutOfKeyOrder) {
+  auto log = open();
+  DataWriter w(*log);
+  w.string("bytes", "1");
+  EXPECT_THROW(w.string("body_sha256", "x"), std::logic_error);  // "bo" sorts before "by"
+  EXPECT_THROW(w.integer("bytes", 2), std::logic_error);         // twice
+  EXPECT_NO_THROW(w.integer("client", 3));
+  EXPECT_EQ(w.finish(), R"({"bytes":"1","client":3})");
+  DataWriter empty(*log);
+  EXPECT_EQ(empty.finish(), "{}");
 }
 
 }  // namespace
