@@ -30,15 +30,19 @@ void DataWriter::append_string(std::string_view s) {
   out_ += audit::canonical(nlohmann::json(std::string(s)));
 }
 
+void DataWriter::append_redacted(std::string_view s) {
+  if (!log_.holds_secret(s)) {
+    append_string(s);
+    return;
+  }
+  std::string copy(s);
+  log_.redact(copy);
+  append_string(copy);
+}
+
 DataWriter& DataWriter::string(std::string_view k, std::string_view value) {
   key(k);
-  if (!log_.holds_secret(value)) {
-    append_string(value);
-  } else {
-    std::string copy(value);
-    log_.redact(copy);
-    append_string(copy);
-  }
+  append_redacted(value);
   return *this;
 }
 
@@ -69,13 +73,7 @@ DataWriter& DataWriter::strings(std::string_view k, const std::vector<std::strin
   out_.push_back('[');
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (i > 0) out_.push_back(',');
-    if (!log_.holds_secret(values[i])) {
-      append_string(values[i]);
-    } else {
-      std::string copy(values[i]);
-      log_.redact(copy);
-      append_string(copy);
-    }
+    append_redacted(values[i]);
   }
   out_.push_back(']');
   return *this;
