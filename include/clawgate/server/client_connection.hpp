@@ -85,8 +85,7 @@ class ClientConnection {
   task<BodyResult> read_body(RequestParser& parser);
 
   // Writes a complete message with the idle timeout as write budget. false = client gone.
-  template <class Body>
-  task<bool> write(http::response<Body>& res);
+  task<bool> write(http::response<http::string_body>& res);
 
   // Streaming: the head (chunked), then chunks, then the last chunk.
   task<bool> write_stream_head(http::response<http::empty_body>& res);

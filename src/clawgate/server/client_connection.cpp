@@ -137,18 +137,15 @@ task<BodyResult> ClientConnection::read_body(RequestParser& parser) {
   co_return BodyResult::malformed;  // bad chunk size, chunk extension, ...
 }
 
-template <class Body>
-task<bool> ClientConnection::write(http::response<Body>& res) {
-  http::response_serializer<Body> sr{res};
+task<bool> ClientConnection::write(http::response<http::string_body>& res) {
   bool armed = false;
-  const error_code ec = co_await write_now_or_async(sock_, sr, [&] {
+  const error_code ec = co_await write_message(sock_, res, [&] {
     write_dog_.arm(limits_.idle_timeout, sock_);
     armed = true;
   });
   if (armed) write_dog_.disarm();
   co_return !ec;
 }
-template task<bool> ClientConnection::write(http::response<http::string_body>&);
 
 task<bool> ClientConnection::write_stream_head(http::response<http::empty_body>& res) {
   http::response_serializer<http::empty_body> sr{res};

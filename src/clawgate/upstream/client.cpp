@@ -70,8 +70,7 @@ task<error_code> read_some_body(Stream& s, beast::flat_buffer& b, Parser& p) {
 task<error_code> write_on(Connection& c, http::request<http::string_body>& req) {
   if (c.secure) co_return co_await write_request(*c.secure, req);
   // The exchange's deadline is armed already: nothing to arm for a remainder.
-  http::request_serializer<http::string_body> sr{req};
-  co_return co_await server::write_now_or_async(*c.plain, sr, [] {});
+  co_return co_await server::write_message(*c.plain, req, [] {});
 }
 
 template <class Parser>
