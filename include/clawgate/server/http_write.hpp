@@ -42,15 +42,16 @@ void append_head(const beast::http::header<isRequest, Fields>& h, std::string& o
 }
 
 // Writes the message of `sr` on `s`. `on_wait()` runs only when a remainder must wait for the
-// socket (to arm a timer for it). Returns the error, if any.
+// socket (to arm a timer for it). Returns the error, if any. `on_wait` is taken by value: a
+// coroutine first runs when awaited, possibly after the caller's temporaries are gone.
 template <class Serializer, class OnWait>
-task<error_code> write_now_or_async(socket_t& s, Serializer& sr, OnWait&& on_wait) {
+task<error_code> write_now_or_async(socket_t& s, Serializer& sr, OnWait on_wait) {
   error_code ec;
   // Synchronous operations only: the socket's asynchronous ones are non-blocking anyway.
   if (!s.non_blocking()) s.non_blocking(true, ec);
   if (!ec) beast::http::write(s, sr, ec);
   if (ec != net::error::would_block && ec != net::error::try_again) co_return ec;
-  std::forward<OnWait>(on_wait)();
+  on_wait();
   auto [wec, n] = co_await beast::http::async_write(s, sr, use_tuple);
   co_return wec;
 }
@@ -61,10 +62,10 @@ task<error_code> write_now_or_async(socket_t& s, Serializer& sr, OnWait&& on_wai
 template <bool isRequest, class Fields, class OnWait>
 task<error_code> write_message(
     socket_t& s, beast::http::message<isRequest, beast::http::string_body, Fields>& msg,
-    OnWait&& on_wait) {
+    OnWait on_wait) {
   if (msg.chunked()) {
     beast::http::serializer<isRequest, beast::http::string_body, Fields> sr{msg};
-    co_return co_await write_now_or_async(s, sr, std::forward<OnWait>(on_wait));
+    co_return co_await write_now_or_async(s, sr, std::move(on_wait));
   }
   std::string head;
   head.reserve(512);
@@ -76,7 +77,7 @@ task<error_code> write_message(
   if (!ec) sent = s.write_some(message, ec);  // one sendmsg
   if (!ec && sent == head.size() + msg.body().size()) co_return ec;
   if (ec && ec != net::error::would_block && ec != net::error::try_again) co_return ec;
-  std::forward<OnWait>(on_wait)();
+  on_wait();
   beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(message);
   rest.consume(sent);
   auto [wec, n] = co_await net::async_write(s, rest, use_tuple);

@@ -48,41 +48,36 @@ task<error_code> write_request(Stream& s, http::request<http::string_body>& req)
   co_return ec;
 }
 
-template <class Stream, class Parser>
-task<error_code> read_header(Stream& s, beast::flat_buffer& b, Parser& p) {
-  // Beast reads as much as the buffer has room for (at least 512 bytes): with 4 KiB, a head and
-  // a small body (a chat completion, a tool result) come in one read instead of two or three.
-  // A stream's connection gives the room back while it waits (Exchange::read_some).
+// Beast reads as much as the buffer has room for (at least 512 bytes): with 4 KiB, a head and a
+// small body (a chat completion, a tool result) come in one read instead of two or three. A
+// stream's connection gives the room back while it waits (Exchange::read_some).
+void reserve_head_room(beast::flat_buffer& b) {
   static constexpr std::size_t kHeadRead = 4096;
   if (b.capacity() - b.size() < kHeadRead) b.reserve(b.size() + kHeadRead);
-  auto [ec, n] = co_await http::async_read_header(s, b, p, use_tuple);
-  co_return ec;
 }
 
-template <class Stream, class Parser>
-task<error_code> read_some_body(Stream& s, beast::flat_buffer& b, Parser& p) {
-  auto [ec, n] = co_await http::async_read_some(s, b, p, use_tuple);
-  co_return ec;
-}
-
-
-// GCC 12 miscompiles `co_await` inside `?:`; these dispatch on the stream kind with if/else.
+// These dispatch on the stream kind and return the operation to await, without being coroutines
+// themselves: a coroutine in between costs a frame per request. (if/else: GCC 12 miscompiles
+// `co_await` inside `?:`.)
 task<error_code> write_on(Connection& c, http::request<http::string_body>& req) {
-  if (c.secure) co_return co_await write_request(*c.secure, req);
+  if (c.secure) return write_request(*c.secure, req);
   // The exchange's deadline is armed already: nothing to arm for a remainder.
-  co_return co_await server::write_message(*c.plain, req, [] {});
+  return server::write_message(*c.plain, req, [] {});
+}
+
+using Transferred = std::tuple<error_code, std::size_t>;
+
+template <class Parser>
+task<Transferred> read_header_on(Connection& c, Parser& p) {
+  reserve_head_room(c.buffer);
+  if (c.secure) return http::async_read_header(*c.secure, c.buffer, p, use_tuple);
+  return http::async_read_header(*c.plain, c.buffer, p, use_tuple);
 }
 
 template <class Parser>
-task<error_code> read_header_on(Connection& c, Parser& p) {
-  if (c.secure) co_return co_await read_header(*c.secure, c.buffer, p);
-  co_return co_await read_header(*c.plain, c.buffer, p);
-}
-
-template <class Parser>
-task<error_code> read_some_on(Connection& c, Parser& p) {
-  if (c.secure) co_return co_await read_some_body(*c.secure, c.buffer, p);
-  co_return co_await read_some_body(*c.plain, c.buffer, p);
+task<Transferred> read_some_on(Connection& c, Parser& p) {
+  if (c.secure) return http::async_read_some(*c.secure, c.buffer, p, use_tuple);
+  return http::async_read_some(*c.plain, c.buffer, p, use_tuple);
 }
 
 }  // namespace
@@ -175,7 +170,7 @@ task<Failure> Exchange::read_some(std::string& out, Clock::duration budget, bool
   }
   parser_.get().body().data = chunk_.data();
   parser_.get().body().size = chunk_.size();
-  error_code ec = co_await read_some_on(*conn_, parser_);
+  auto [ec, n] = co_await read_some_on(*conn_, parser_);
   dog.disarm();
   if (ec == http::error::need_buffer) ec = {};
   const std::size_t got = chunk_.size() - parser_.get().body().size;
@@ -343,7 +338,8 @@ task<std::variant<ExchangePtr, Failure>> Client::start(http::request<http::strin
       co_return classify_io(dog, ec);
     }
     auto ex_ptr = std::make_unique<Exchange>(*this, std::move(conn));
-    ec = co_await read_header_on(*ex_ptr->conn_, ex_ptr->parser_);
+    auto [hec, n] = co_await read_header_on(*ex_ptr->conn_, ex_ptr->parser_);
+    ec = hec;
     dog.disarm();
     if (ec) co_return classify_io(dog, ec);
     co_return ex_ptr;
@@ -363,7 +359,10 @@ task<bool> Client::probe() {
   server::Watchdog dog(co_await net::this_coro::executor);
   dog.arm(deadline - Clock::now(), exchange.conn_->lowest());
   error_code ec = co_await write_on(*exchange.conn_, req);
-  if (!ec) ec = co_await read_header_on(*exchange.conn_, exchange.parser_);
+  if (!ec) {
+    auto [hec, n] = co_await read_header_on(*exchange.conn_, exchange.parser_);
+    ec = hec;
+  }
   dog.disarm();
   if (ec) co_return false;
   const unsigned status = exchange.status();
