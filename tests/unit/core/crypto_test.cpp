@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <vector>
 
 namespace clawgate::core {
 namespace {
@@ -10,6 +12,27 @@ namespace {
 TEST(Crypto, Sha256KnownAnswers) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+// to_hex goes 16 bytes at a time, then byte by byte: every byte value, at every length around
+// the 16-byte steps, against the plain definition.
+TEST(Crypto, ToHexMatchesTheByteByByteForm) {
+  std::vector<std::uint8_t> bytes(256);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  const auto reference = [](const std::uint8_t* p, std::size_t n) {
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i) {
+      s += "0123456789abcdef"[p[i] >> 4];
+      s += "0123456789abcdef"[p[i] & 15];
+    }
+    return s;
+  };
+  for (const std::size_t n : {0UL, 1UL, 15UL, 16UL, 17UL, 31UL, 32UL, 33UL, 256UL}) {
+    EXPECT_EQ(to_hex(bytes.data(), n), reference(bytes.data(), n)) << n;
+  }
+  for (std::size_t offset = 0; offset < 256; offset += 16) {
+    EXPECT_EQ(to_hex(bytes.data() + offset, 16), reference(bytes.data() + offset, 16));
+  }
 }
 
 TEST(Crypto, StreamingMatchesOneShot) {
