@@ -22,19 +22,18 @@ namespace clawgate::server {
 template <bool isRequest, class Fields>
 void append_head(const beast::http::header<isRequest, Fields>& h, std::string& out) {
   const unsigned v = h.version();
-  const char version[8] = {'H', 'T',
-                           'T', 'P',
-                           '/', static_cast<char>('0' + v / 10),
-                           '.', static_cast<char>('0' + v % 10)};
+  char version[] = "HTTP/1.1";
+  version[5] = static_cast<char>('0' + v / 10);
+  version[7] = static_cast<char>('0' + v % 10);
   if constexpr (isRequest) {
     out.append(h.method_string()).append(" ").append(h.target()).append(" ");
-    out.append(version, sizeof version).append("\r\n");
+    out.append(version).append("\r\n");
   } else {
     const unsigned code = h.result_int();
     const char status[5] = {' ', static_cast<char>('0' + code / 100 % 10),
                             static_cast<char>('0' + code / 10 % 10),
                             static_cast<char>('0' + code % 10), ' '};
-    out.append(version, sizeof version).append(status, sizeof status);
+    out.append(version).append(status, sizeof status);
     out.append(h.reason()).append("\r\n");
   }
   for (const auto& f : h) out.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
