@@ -37,8 +37,7 @@ class DataWriter {
 
  private:
   void key(std::string_view k);
-  void append_string(std::string_view s);
-  void append_redacted(std::string_view s);  // append_string after the log's redaction
+  void append_redacted(std::string_view s);  // a string value, after the log's redaction
 
   const AuditLog& log_;
   std::string out_ = "{";

@@ -25,6 +25,10 @@ bool write_canonical(const nlohmann::json& value, std::string& out,
 // valid UTF-8.
 bool write_string(std::string_view s, std::string& out);
 
+// The same, never failing: text that is not UTF-8 (client bytes in an audit record) is written
+// as nlohmann's dump() writes it with invalid bytes replaced, each by U+FFFD.
+void write_string_or_replace(std::string_view s, std::string& out);
+
 // nlohmann's dump() (no indent, UTF-8 unescaped) by the fast writer: the same bytes, a fraction
 // of the time. Throws like dump() on invalid UTF-8 (which a strictly parsed document never has).
 std::string dump(const nlohmann::json& value);

@@ -123,14 +123,6 @@ void redact_string(std::string& s, const std::vector<std::string>& secrets) {
   }
 }
 
-// Appends `s` as a JSON string; nlohmann's form (invalid UTF-8 replaced) when it is not UTF-8.
-void append_json_string(std::string& out, const std::string& s) {
-  const std::size_t mark = out.size();
-  if (json::write_string(s, out)) return;
-  out.resize(mark);
-  out += canonical(nlohmann::json(s));
-}
-
 // The end of a file: its last complete line and whatever follows it (a torn line).
 struct Tail {
   std::uint64_t complete = 0;  // bytes up to and including the last '\n'
@@ -264,18 +256,18 @@ Pending render(Record r, const std::vector<std::string>& secrets, Done done = {}
                  r.trace_id.size());
   p.rest = ",\"identity\":";
   if (r.identity) {
-    append_json_string(p.rest, *r.identity);
+    json::write_string_or_replace(*r.identity, p.rest);
   } else {
     p.rest += "null";
   }
   p.route_at = p.rest.size();
   p.rest += ",\"route\":";
-  append_json_string(p.rest, r.route);
+  json::write_string_or_replace(r.route, p.rest);
   p.tail_at = p.rest.size();
   p.rest += ",\"stage\":";
-  append_json_string(p.rest, r.stage);
+  json::write_string_or_replace(r.stage, p.rest);
   p.rest += ",\"trace_id\":";
-  append_json_string(p.rest, r.trace_id);
+  json::write_string_or_replace(r.trace_id, p.rest);
   p.rest += ",\"ts\":\"";
   append_now_ts(p.rest);
   p.rest += "\"}";

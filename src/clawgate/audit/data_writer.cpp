@@ -22,22 +22,16 @@ void DataWriter::key(std::string_view k) {
   out_.append(first ? "\"" : ",\"").append(k).append("\":");
 }
 
-void DataWriter::append_string(std::string_view s) {
-  const std::size_t mark = out_.size();
-  if (json::write_string(s, out_)) return;
-  // Not UTF-8 (a header value, say): nlohmann's form, invalid bytes as U+FFFD, as for `data`.
-  out_.resize(mark);
-  out_ += audit::canonical(nlohmann::json(std::string(s)));
-}
-
+// Text that is not UTF-8 (a header value, say) is written as for `Record::data`: invalid bytes
+// as U+FFFD.
 void DataWriter::append_redacted(std::string_view s) {
   if (!log_.holds_secret(s)) {
-    append_string(s);
+    json::write_string_or_replace(s, out_);
     return;
   }
   std::string copy(s);
   log_.redact(copy);
-  append_string(copy);
+  json::write_string_or_replace(copy, out_);
 }
 
 DataWriter& DataWriter::string(std::string_view k, std::string_view value) {

@@ -55,6 +55,14 @@ bool write_string(std::string_view s, std::string& out) {
   return true;
 }
 
+void write_string_or_replace(std::string_view s, std::string& out) {
+  const std::size_t mark = out.size();
+  if (write_string(s, out)) return;
+  out.resize(mark);
+  out +=
+      nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 namespace {
 
 class Writer {
