@@ -16,7 +16,6 @@
 #include <variant>
 #include <vector>
 
-#include "clawgate/audit/data_writer.hpp"
 #include "clawgate/config/config.hpp"
 #include "clawgate/metrics/metrics.hpp"
 
@@ -95,9 +94,6 @@ std::string canonical(const nlohmann::json& value);
 // plain SHA-256 without a key. `record` is the record without its "hash" field.
 std::string chain_hash(const std::string& prev, const nlohmann::json& record,
                        const std::optional<std::string>& key);
-
-// Replaces every occurrence of each secret in every string of `value` with "[REDACTED]".
-void redact_secrets(nlohmann::json& value, const std::vector<std::string>& secrets);
 
 struct OpenError {
   std::string message;

@@ -29,6 +29,13 @@ bool write_string(std::string_view s, std::string& out);
 // as nlohmann's dump() writes it with invalid bytes replaced, each by U+FFFD.
 void write_string_or_replace(std::string_view s, std::string& out);
 
+// write_canonical, never failing: when the fast path cannot be exact, the strings of a copy are
+// rewritten and nlohmann writes it, with each byte that is not UTF-8 replaced by U+FFFD (client
+// bytes in an audit record). nlohmann's objects are std::map, keys sorted by byte (= code point
+// order), so its dump() without indent and with ensure_ascii=false is the same canonical form.
+void write_canonical_or_replace(const nlohmann::json& value, std::string& out,
+                                const StringRewrite* rewrite = nullptr);
+
 // nlohmann's dump() (no indent, UTF-8 unescaped) by the fast writer: the same bytes, a fraction
 // of the time. Throws like dump() on invalid UTF-8 (which a strictly parsed document never has).
 std::string dump(const nlohmann::json& value);

@@ -28,7 +28,6 @@
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/core/files.hpp"
 #include "clawgate/json/canonical.hpp"
-#include "clawgate/json/walk.hpp"
 
 namespace clawgate::audit {
 namespace {
@@ -237,13 +236,8 @@ void append_canonical_data(Record& r, const std::vector<std::string>& secrets, s
     out.append(r.data_canonical);
     return;
   }
-  const std::size_t start = out.size();
   const json::StringRewrite rewrite = [&secrets](std::string& s) { redact_string(s, secrets); };
-  if (!json::write_canonical(r.data, out, secrets.empty() ? nullptr : &rewrite)) {
-    out.resize(start);
-    redact_secrets(r.data, secrets);
-    out += canonical(r.data);
-  }
+  json::write_canonical_or_replace(r.data, out, secrets.empty() ? nullptr : &rewrite);
 }
 
 Pending render(Record r, const std::vector<std::string>& secrets, Done done = {}) {
@@ -870,18 +864,12 @@ std::optional<OpenError> resume_from(const std::string& line, const std::string&
 }  // namespace
 
 std::string canonical(const nlohmann::json& value) {
+  // Client bytes that are not UTF-8 (a body, a path) become U+FFFD: the record is still
+  // written, and the file's text is exactly what was hashed, so `audit verify` recomputes the
+  // same hash.
   std::string out;
-  if (json::write_canonical(value, out)) return out;
-  // nlohmann's objects are std::map (keys sorted by byte = code point order); dump() without
-  // indent and with ensure_ascii=false is the canonical form SPEC §7 describes, and what the
-  // fast writer reproduces. Client bytes that are not UTF-8 (a body, a path) take this path and
-  // become U+FFFD: the record is still written, and the file's text is exactly what was hashed,
-  // so `audit verify` recomputes the same hash.
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-void redact_secrets(nlohmann::json& value, const std::vector<std::string>& secrets) {
-  json::rewrite_strings(value, [&secrets](std::string& s) { redact_string(s, secrets); });
+  json::write_canonical_or_replace(value, out);
+  return out;
 }
 
 std::string chain_hash(const std::string& prev, const nlohmann::json& record,

@@ -5,7 +5,6 @@
 
 #include "clawgate/audit/audit_log.hpp"
 #include "clawgate/json/canonical.hpp"
-#include "clawgate/json/walk.hpp"
 
 namespace clawgate::audit {
 
@@ -75,13 +74,8 @@ DataWriter& DataWriter::strings(std::string_view k, const std::vector<std::strin
 
 DataWriter& DataWriter::value(std::string_view k, const nlohmann::json& v) {
   key(k);
-  const std::size_t mark = out_.size();
   const json::StringRewrite rewrite = [this](std::string& s) { log_.redact(s); };
-  if (json::write_canonical(v, out_, &rewrite)) return *this;
-  out_.resize(mark);
-  nlohmann::json copy = v;
-  json::rewrite_strings(copy, rewrite);
-  out_ += audit::canonical(copy);
+  json::write_canonical_or_replace(v, out_, &rewrite);
   return *this;
 }
 

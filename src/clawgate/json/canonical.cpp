@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "clawgate/json/bytes.hpp"
+#include "clawgate/json/walk.hpp"
 
 namespace clawgate::json {
 
@@ -53,6 +54,20 @@ bool write_string(std::string_view s, std::string& out) {
   out.append(s.data() + run, n - run);
   out.push_back('"');
   return true;
+}
+
+void write_canonical_or_replace(const nlohmann::json& value, std::string& out,
+                                const StringRewrite* rewrite) {
+  const std::size_t mark = out.size();
+  if (write_canonical(value, out, rewrite)) return;
+  out.resize(mark);
+  if (rewrite == nullptr) {
+    out += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  nlohmann::json copy = value;
+  rewrite_strings(copy, *rewrite);
+  write_canonical_or_replace(copy, out);
 }
 
 void write_string_or_replace(std::string_view s, std::string& out) {

@@ -1,20 +1,22 @@
 #include "clawgate/proxy/handlers.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/empty_body.hpp>
-#include <spdlog/spdlog.h>
 
 #include "clawgate/approval/store.hpp"
+#include "clawgate/audit/data_writer.hpp"
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/decision/decide.hpp"
-#include "clawgate/proxy/preview.hpp"
-#include "clawgate/json/canonical.hpp"
-#include "clawgate/proxy/redaction.hpp"
 #include "clawgate/http/errors.hpp"
 #include "clawgate/http/head.hpp"
 #include "clawgate/http/routes.hpp"
+#include "clawgate/json/canonical.hpp"
 #include "clawgate/json/strict.hpp"
+#include "clawgate/proxy/preview.hpp"
+#include "clawgate/proxy/redaction.hpp"
 #include "clawgate/request/target.hpp"
 #include "clawgate/upstream/headers.hpp"
 

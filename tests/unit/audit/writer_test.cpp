@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "clawgate/audit/audit_log.hpp"
+#include "clawgate/audit/data_writer.hpp"
 #include "clawgate/audit/verify.hpp"
 
 namespace clawgate::audit {
