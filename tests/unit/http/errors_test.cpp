@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 namespace clawgate::http {
 namespace {
@@ -97,6 +99,77 @@ TEST(ErrorsBody, EscapesQuotesInMessage) {
   const json j =
       json::parse(error_body(ErrorShape::openai, 400, "invalid_request", "a \"quoted\" key", "t"));
   EXPECT_EQ(j.at("error").at("message"), "a \"quoted\" key");
+}
+
+// What error_body wrote when it built the body as a tree and let nlohmann dump it: the bytes
+// clients have seen so far. The direct writer must produce exactly these.
+std::string tree_error_body(ErrorShape shape, int status, std::string_view code,
+                            std::string_view message, std::string_view trace_id,
+                            const json& extra) {
+  json error = json::object();
+  if (extra.is_object()) {
+    for (const auto& [key, value] : extra.items()) error[key] = value;
+  }
+  error["message"] = std::string(message);
+  error["trace_id"] = std::string(trace_id);
+  json body = json::object();
+  if (shape == ErrorShape::tools) {
+    error["type"] = std::string(code);
+    body["ok"] = false;
+  } else {
+    error["type"] = std::string(error_family(status));
+    error["code"] = std::string(code);
+  }
+  body["error"] = std::move(error);
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+TEST(ErrorsBody, BytesAreWhatTheTreeDumpWrote) {
+  const std::vector<std::string> messages = {
+      "",
+      "Denied by policy rule chat-red: the request is red.",
+      "a \"quoted\" key, a back\\slash, a tab\t, a newline\n and \x01 \x1f \x7f",
+      "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80",  // 2-, 3- and 4-byte UTF-8
+      "bad \xFF byte, truncated \xE2\x82 and overlong \xC0\xAF",
+  };
+  json everything = {{"rule", "chat-red"},
+                     {"approval_id", "ap_123"},
+                     {"retry_after_s", 7},
+                     {"negative", -3},
+                     {"big", 18446744073709551615ULL},
+                     {"ratio", 0.25},
+                     {"flag", true},
+                     {"nothing", nullptr},
+                     {"list", json::array({1, "two", json::object({{"b", 1}, {"a", 2}})})},
+                     {"nested", {{"z", "last"}, {"a", "first \xFF"}}},
+                     {"Zebra", "upper case sorts first"},
+                     {"code\xFF", "a key with invalid UTF-8"}};
+  // Extras named like the fixed fields lose to them (but "code" survives in the tools shape).
+  json colliding = {{"message", "x"}, {"trace_id", "x"}, {"type", "x"}, {"code", "x"},
+                    {"ok", "x"},      {"error", "x"},    {"a", 1}};
+  const std::vector<json> extras = {nullptr,   json::object(),      everything,
+                                    colliding, json::array({1, 2}), "a string extra is ignored"};
+  int checked = 0;
+  for (const auto shape : {ErrorShape::openai, ErrorShape::tools}) {
+    for (const int status : {400, 401, 403, 404, 429, 500, 502}) {
+      for (const auto& message : messages) {
+        for (const auto& extra : extras) {
+          SCOPED_TRACE(std::to_string(status) + " " + message + " " +
+                       extra.dump(-1, ' ', false, json::error_handler_t::replace));
+          ASSERT_EQ(error_body(shape, status, "some_code", message,
+                               "trace-\xFF"
+                               "1",
+                               extra),
+                    tree_error_body(shape, status, "some_code", message,
+                                    "trace-\xFF"
+                                    "1",
+                                    extra));
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 2 * 7 * 5 * 6);
 }
 
 }  // namespace
