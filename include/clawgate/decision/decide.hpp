@@ -36,7 +36,7 @@ Outcome decide(const policy::Policy& policy, const Request& req);
 // The route word → RouteId for the proxied routes ("chat", "responses", "tools", "models").
 std::optional<http::RouteId> route_from_word(std::string_view word);
 
-// {"decision":…,"risk":…,"rules":[…]} as the system prompt and the audit record carry it.
-nlohmann::json governance_summary(const Outcome& o);
+// {"decision":…,"risk":…,"rules":[…]} as canonical JSON text, as the system prompt carries it.
+std::string governance_summary(const Outcome& o);
 
 }  // namespace clawgate::decision

@@ -1,5 +1,7 @@
 #include "clawgate/decision/decide.hpp"
 
+#include "clawgate/json/canonical.hpp"
+
 namespace clawgate::decision {
 
 Outcome decide(const policy::Policy& pol, const Request& req) {
@@ -47,13 +49,20 @@ std::optional<http::RouteId> route_from_word(std::string_view word) {
   return std::nullopt;
 }
 
-nlohmann::json governance_summary(const Outcome& o) {
-  // Member by member: {{"key", value}, ...} would first build every pair as an array.
-  nlohmann::json summary = nlohmann::json::object();
-  summary["decision"] = policy::to_string(o.verdict.decision);
-  summary["risk"] = classify::to_string(o.classification.risk);
-  summary["rules"] = o.verdict.rules;
-  return summary;
+std::string governance_summary(const Outcome& o) {
+  // Written directly (keys in order): a tree built and then written cost about 4,000
+  // instructions of every allowed chat with a system prompt.
+  std::string out = "{\"decision\":";
+  json::write_string_or_replace(policy::to_string(o.verdict.decision), out);
+  out += ",\"risk\":";
+  json::write_string_or_replace(classify::to_string(o.classification.risk), out);
+  out += ",\"rules\":[";
+  for (std::size_t i = 0; i < o.verdict.rules.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    json::write_string_or_replace(o.verdict.rules[i], out);
+  }
+  out += "]}";
+  return out;
 }
 
 }  // namespace clawgate::decision

@@ -80,8 +80,7 @@ std::string redacted_canonical(const nlohmann::json& doc, const policy::Policy& 
 namespace {
 
 std::string system_prompt_text(const std::string& prompt, const decision::Outcome& outcome) {
-  return prompt + "\n\nGovernance classification: " +
-         audit::canonical(decision::governance_summary(outcome));
+  return prompt + "\n\nGovernance classification: " + decision::governance_summary(outcome);
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 
 #include <random>
 #include <string>
+#include <vector>
+
+#include "clawgate/audit/audit_log.hpp"
 
 namespace clawgate::proxy {
 namespace {
@@ -173,6 +176,35 @@ TEST(SystemPrompt, SplicedBodyEqualsTheInjectedDocument) {
   EXPECT_EQ(out.substr(0, 42), R"({ "model" : "m", "messages" : [{"content":)");
   EXPECT_NE(out.find(R"(,"role":"system"}, {"role":"user","content":"x"} ] })"), std::string::npos)
       << out;
+}
+
+// The classification line of the system prompt: canonical JSON, as writing the object
+// {"decision","risk","rules"} with nlohmann and audit::canonical gives it.
+TEST(SystemPrompt, GovernanceSummaryIsTheCanonicalObject) {
+  const std::vector<std::vector<std::string>> rule_lists = {
+      {},
+      {"chat-green"},
+      {"a", "rule \"quoted\" \\ with\ttab", "caf\xC3\xA9", "bad \xFF byte"},
+  };
+  int checked = 0;
+  for (const auto d :
+       {policy::Decision::allow, policy::Decision::deny, policy::Decision::approve}) {
+    for (const auto risk : {classify::Tier::green, classify::Tier::amber, classify::Tier::red}) {
+      for (const auto& rules : rule_lists) {
+        decision::Outcome o;
+        o.verdict.decision = d;
+        o.classification.risk = risk;
+        o.verdict.rules = rules;
+        json expected = json::object();
+        expected["decision"] = std::string(policy::to_string(d));
+        expected["risk"] = std::string(classify::to_string(risk));
+        expected["rules"] = rules;
+        EXPECT_EQ(decision::governance_summary(o), audit::canonical(expected));
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 27);
 }
 
 TEST(SystemPrompt, OtherRoutesAreLeftAlone) {
