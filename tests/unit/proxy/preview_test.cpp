@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
@@ -517,6 +518,28 @@ TEST(PreviewTools, ResultObjectAsCompactJson) {
   EXPECT_EQ(from_body(RouteId::tools, R"({"ok":true,"result":42})"), "42");
   EXPECT_EQ(from_body(RouteId::tools, R"({"ok":true,"result":{"k":"abcdefgh"}})", 8),
             R"({"k":"ab)");
+}
+
+// A non-string result is previewed as the compact JSON nlohmann's dump writes (the canonical
+// writer does it): numbers of every kind, escapes, UTF-8, nesting, empty containers.
+TEST(PreviewTools, ResultJsonIsWhatNlohmannDumps) {
+  const std::vector<std::string> results = {
+      R"({"b":1,"a":[true,false,null],"c":{"z":{},"y":[]}})",
+      R"([0,-1,18446744073709551615,-9223372036854775808,1.5,-0.0,1e300,3.141592653589793,2.5e-8])",
+      R"({"text":"line\nbreak \"quoted\" back\\slash tab\t \u0001 \u001f caf\u00e9 \u20ac \ud83d\ude00"})",
+      R"({"k\u00e9y":"v","":"empty key","nested":[[[[{"deep":[1,[2,[3]]]}]]]]})",
+      R"(12345)",
+      R"(-2.0)",
+      R"(true)",
+      R"(null)",
+  };
+  for (const auto& result : results) {
+    SCOPED_TRACE(result);
+    const std::string body = R"({"ok":true,"result":)" + result + "}";
+    const std::string expected = nlohmann::json::parse(result).dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);
+    EXPECT_EQ(from_body(RouteId::tools, body), expected);
+  }
 }
 
 TEST(PreviewTools, ErrorsAndStreamsYieldNothing) {
