@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh release
+scripts/build.sh release micro_benchmarks  # the benchmarks only, not the tests
 reps="${MICRO_REPS:-10}"
 pin=()
 if command -v taskset >/dev/null && [ "$(nproc)" -gt 1 ]; then
