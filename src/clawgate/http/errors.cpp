@@ -32,7 +32,7 @@ std::string error_body(ErrorShape shape, int status, std::string_view code,
                        const nlohmann::json& extra) {
   // Written directly, as nlohmann would dump the object (members in key order, invalid UTF-8
   // replaced: messages may quote client input). Building a tree and dumping it cost 13,000
-  // instructions, 6% of a refused chat.
+  // instructions more, 6% of a refused chat.
   struct Member {
     std::string_view key;
     std::string_view text;                  // a string member, when `value` is null
