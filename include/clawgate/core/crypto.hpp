@@ -24,18 +24,21 @@ bool is_lower_hex(std::string_view s, std::size_t length);
 class Sha256Stream {
  public:
   Sha256Stream();
-  ~Sha256Stream();
   Sha256Stream(const Sha256Stream&) = delete;
   Sha256Stream& operator=(const Sha256Stream&) = delete;
   void update(std::string_view data);
   std::string hex();  // finalises; call once
 
+  static constexpr std::size_t kStateBytes = 112;  // sizeof(SHA256_CTX), checked in crypto.cpp
+  static constexpr std::size_t kStateAlign = 8;
+
  private:
-  void* ctx_;  // EVP_MD_CTX*
+  alignas(kStateAlign) unsigned char state_[kStateBytes];  // a SHA256_CTX, in place
 };
 
-// HMAC-SHA256 under one fixed key, for many messages: the key schedule is computed once, not per
-// message (the audit writer hashes every record with the same key). Not thread-safe: one owner.
+// HMAC-SHA256 under one fixed key, for many messages: the padded key's two blocks are hashed once,
+// not per message (the audit writer hashes every record with the same key). hex() does not
+// change the object, so concurrent calls are safe.
 class HmacSha256 {
  public:
   explicit HmacSha256(std::string_view key);
@@ -43,10 +46,15 @@ class HmacSha256 {
   HmacSha256(const HmacSha256&) = delete;
   HmacSha256& operator=(const HmacSha256&) = delete;
   // Same result as hmac_sha256_hex(key, data); feeds the pieces in order without joining them.
-  std::string hex(std::initializer_list<std::string_view> pieces);
+  std::string hex(std::initializer_list<std::string_view> pieces) const;
+
+  static constexpr std::size_t kStateBytes = 112;  // sizeof(SHA256_CTX), checked in crypto.cpp
+  static constexpr std::size_t kStateAlign = 8;
 
  private:
-  void* ctx_;  // EVP_MAC_CTX*, initialised with the key
+  // SHA-256 states after the key XOR ipad and the key XOR opad blocks; cleansed on destruction.
+  alignas(kStateAlign) unsigned char inner_[kStateBytes];
+  alignas(kStateAlign) unsigned char outer_[kStateBytes];
 };
 
 // Compares in time that depends only on the lengths, never on where the bytes differ.

@@ -1,7 +1,10 @@
 #include "clawgate/core/crypto.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -61,6 +64,105 @@ TEST(Crypto, KeyedHmacMatchesOneShotAcrossMessages) {
   HmacSha256 long_key(std::string(131, '\xaa'));
   EXPECT_EQ(long_key.hex({"Test Using Larger Than Block-Size Key - Hash Key First"}),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+// SHA-256 is computed with OpenSSL's SHA256_* functions, HMAC on top of them with precomputed
+// pads: both are checked against the EVP routes and against published vectors.
+std::string evp_sha256_hex(std::string_view data) {
+  std::array<unsigned char, 32> d{};
+  unsigned len = 0;
+  EXPECT_EQ(EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr), 1);
+  return to_hex(d.data(), len);
+}
+
+std::string evp_hmac_hex(std::string_view key, std::string_view data) {
+  std::array<unsigned char, 32> d{};
+  unsigned len = 0;
+  EXPECT_NE(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+                 reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data(), &len),
+            nullptr);
+  return to_hex(d.data(), len);
+}
+
+std::string bytes_from_hex(std::string_view hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
+TEST(Crypto, Sha256NistVectors) {
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// Every length across several blocks (the padding's boundaries at 55, 56 and 64 bytes
+// included), one-shot and streamed in uneven pieces.
+TEST(Crypto, Sha256MatchesEvpAtEveryLength) {
+  std::string data;
+  for (std::size_t n = 0; n <= 300; ++n) {
+    EXPECT_EQ(sha256_hex(data), evp_sha256_hex(data)) << n;
+    Sha256Stream s;
+    for (std::size_t at = 0; at < n; at += 1 + at % 7)
+      s.update(std::string_view(data).substr(at, 1 + at % 7));
+    EXPECT_EQ(s.hex(), evp_sha256_hex(data)) << n;
+    data.push_back(static_cast<char>(n * 31 + 7));
+  }
+}
+
+TEST(Crypto, HmacRfc4231AllSha256Cases) {
+  struct Case {
+    std::string key, data, mac;
+  };
+  const std::string aa131(131, '\xaa');
+  const Case cases[] = {
+      {std::string(20, '\x0b'), "Hi There",
+       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+      {"Jefe", "what do ya want for nothing?",
+       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+      {std::string(20, '\xaa'), std::string(50, '\xdd'),
+       "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+      {bytes_from_hex("0102030405060708090a0b0c0d0e0f10111213141516171819"),
+       std::string(50, '\xcd'), "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+      {aa131, "Test Using Larger Than Block-Size Key - Hash Key First",
+       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+      {aa131,
+       "This is a test using a larger than block-size key and a larger than block-size data. The "
+       "key needs to be hashed before being used by the HMAC algorithm.",
+       "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(hmac_sha256_hex(c.key, c.data), c.mac);
+    EXPECT_EQ(HmacSha256(c.key).hex({c.data}), c.mac);
+  }
+  // Case 5 is truncated to 128 bits.
+  EXPECT_EQ(hmac_sha256_hex(std::string(20, '\x0c'), "Test With Truncation").substr(0, 32),
+            "a3b6167473100ee06e0c796c2955552b");
+}
+
+// Keys of every length from empty to beyond two blocks (the 64-byte block and the switch to
+// hashing the key), messages split into pieces at random points, against OpenSSL's HMAC().
+TEST(Crypto, HmacMatchesOpensslForEveryKeyLength) {
+  std::mt19937 rng(20261122);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (std::size_t k = 0; k <= 140; ++k) {
+    std::string key;
+    for (std::size_t i = 0; i < k; ++i) key.push_back(static_cast<char>(byte(rng)));
+    const HmacSha256 mac(key);
+    for (const std::size_t n : {0UL, 1UL, 55UL, 64UL, 119UL, 1000UL}) {
+      std::string msg;
+      for (std::size_t i = 0; i < n; ++i) msg.push_back(static_cast<char>(byte(rng)));
+      const std::size_t a = n == 0 ? 0 : static_cast<std::size_t>(byte(rng)) % n;
+      const std::size_t b = a + (n == a ? 0 : static_cast<std::size_t>(byte(rng)) % (n - a));
+      const std::string_view m(msg);
+      EXPECT_EQ(mac.hex({m.substr(0, a), m.substr(a, b - a), m.substr(b)}), evp_hmac_hex(key, msg))
+          << "key " << k << " message " << n;
+      EXPECT_EQ(hmac_sha256_hex(key, msg), evp_hmac_hex(key, msg)) << k << " " << n;
+    }
+  }
 }
 
 TEST(Crypto, ConstantTimeEqual) {
