@@ -3,6 +3,7 @@
 #include "clawgate/classify/simd.hpp"
 
 #include <cstring>
+#include <initializer_list>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -61,6 +62,58 @@ std::uint64_t alphabet64(const unsigned char* p) {
 #endif
 }
 
+// alphabet_masks() for p[0, 64).
+void alphabet_masks64(const unsigned char* p, std::uint64_t& standard, std::uint64_t& url_safe,
+                      std::uint64_t& hex) {
+  standard = url_safe = hex = 0;
+#if defined(__SSE2__)
+  auto in_range = [](__m128i v, char lo, char count) {
+    return _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - lo))),
+                          _mm_set1_epi8(static_cast<char>(-128 + count)));
+  };
+  auto bits = [](__m128i m, int part) {
+    return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(m))) << (16 * part);
+  };
+  for (int part = 0; part < 4; ++part) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
+    const __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    const __m128i digit = in_range(v, '0', 10);
+    const __m128i alnum = _mm_or_si128(in_range(lower, 'a', 26), digit);
+    const __m128i plus_slash =
+        _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x04)), _mm_set1_epi8('/'));
+    const __m128i dash_underscore =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')), _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+    standard |= bits(_mm_or_si128(alnum, plus_slash), part);
+    url_safe |= bits(_mm_or_si128(alnum, dash_underscore), part);
+    hex |= bits(_mm_or_si128(in_range(lower, 'a', 6), digit), part);
+  }
+#else
+  for (int k = 0; k < 64; ++k) {
+    const unsigned char c = p[k];
+    const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    const bool hex_letter = (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+    standard |= std::uint64_t{alnum || c == '+' || c == '/'} << k;
+    url_safe |= std::uint64_t{alnum || c == '-' || c == '_'} << k;
+    hex |= std::uint64_t{(c >= '0' && c <= '9') || hex_letter} << k;
+  }
+#endif
+}
+
+// A run of 16 set bits from bit k: AND the 128-bit (word:next) with itself shifted right by 1,
+// 2, 4 and 8 (after which bit k stands for bits k .. k+15).
+void run16_starts_portable(const std::uint64_t* masks, std::size_t w, std::size_t words,
+                           std::uint64_t* starts) {
+  for (; w < words; ++w) {
+    std::uint64_t lo = masks[w];
+    std::uint64_t hi = masks[w + 1];
+    for (const unsigned shift : {1u, 2u, 4u, 8u}) {
+      lo &= (lo >> shift) | (hi << (64 - shift));
+      hi &= hi >> shift;
+    }
+    starts[w] = lo;
+  }
+}
+
 std::size_t find_not_plain_portable(const unsigned char* p, std::size_t i, std::size_t n) {
 #if defined(__SSE2__)
   for (; i + 16 <= n; i += 16) {
@@ -115,6 +168,30 @@ std::size_t find_not_plain_portable(const unsigned char* p, std::size_t i, std::
     if (bits != 0) return i + static_cast<std::size_t>(__builtin_ctz(bits));
   }
   return find_not_plain_portable(p, i, n);
+}
+
+// One round of run16_starts_portable() on four words (shift counts must be immediates).
+template <int S>
+[[gnu::target("avx2")]] void run16_round(__m256i& lo, __m256i& hi) {
+  lo = _mm256_and_si256(lo,
+                        _mm256_or_si256(_mm256_srli_epi64(lo, S), _mm256_slli_epi64(hi, 64 - S)));
+  hi = _mm256_and_si256(hi, _mm256_srli_epi64(hi, S));
+}
+
+[[gnu::target("avx2")]] std::size_t run16_starts_avx2(const std::uint64_t* masks, std::size_t words,
+                                                      std::uint64_t* starts) {
+  std::size_t w = 0;
+  for (; w + 4 <= words; w += 4) {
+    __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(masks + w));
+    __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(masks + w + 1));
+    // As run16_starts_portable(), four words at once.
+    run16_round<1>(lo, hi);
+    run16_round<2>(lo, hi);
+    run16_round<4>(lo, hi);
+    run16_round<8>(lo, hi);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(starts + w), lo);
+  }
+  return w;
 }
 #endif
 
@@ -215,6 +292,28 @@ void alphabet_bits([[maybe_unused]] Isa isa, const unsigned char* p, std::size_t
     std::memcpy(tail, p + at, n - at);
     out[at / 64] = alphabet64(tail);
   }
+}
+
+void alphabet_masks(const unsigned char* p, std::size_t n, std::uint64_t* standard,
+                    std::uint64_t* url_safe, std::uint64_t* hex) {
+  std::size_t at = 0;
+  for (; at + 64 <= n; at += 64) {
+    alphabet_masks64(p + at, standard[at / 64], url_safe[at / 64], hex[at / 64]);
+  }
+  if (at < n) {
+    unsigned char tail[64] = {};  // zero is in no alphabet
+    std::memcpy(tail, p + at, n - at);
+    alphabet_masks64(tail, standard[at / 64], url_safe[at / 64], hex[at / 64]);
+  }
+}
+
+void run16_starts([[maybe_unused]] Isa isa, const std::uint64_t* masks, std::size_t words,
+                  std::uint64_t* starts) {
+  std::size_t w = 0;
+#if CLAWGATE_CLASSIFY_AVX2
+  if (isa == Isa::avx2) w = run16_starts_avx2(masks, words, starts);
+#endif
+  run16_starts_portable(masks, w, words, starts);
 }
 
 std::size_t find_not_plain([[maybe_unused]] Isa isa, const unsigned char* p, std::size_t i,

@@ -37,6 +37,15 @@ Isa best();
 // p[0, n); `out` has room for (n + 63) / 64 words.
 void alphabet_bits(Isa isa, const unsigned char* p, std::size_t n, std::uint64_t* out);
 
+// The same bits for each decoding alphabet apart: standard base64 ([A-Za-z0-9+/]), URL-safe
+// base64 ([A-Za-z0-9_-]) and hex ([0-9A-Fa-f]); each array has room for (n + 63) / 64 words.
+void alphabet_masks(const unsigned char* p, std::size_t n, std::uint64_t* standard,
+                    std::uint64_t* url_safe, std::uint64_t* hex);
+
+// Bit k of starts[w] set when bits 64w + k .. 64w + k + 15 of the bit array `masks` are all
+// set (`masks` has words + 1 words; a run may go on into the last one).
+void run16_starts(Isa isa, const std::uint64_t* masks, std::size_t words, std::uint64_t* starts);
+
 // The first byte of p[i, n) that normalize() does not take as plain ASCII (a byte >= 0x80 or a
 // control other than \t..\r), or n.
 std::size_t find_not_plain(Isa isa, const unsigned char* p, std::size_t i, std::size_t n);

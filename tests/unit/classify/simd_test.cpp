@@ -73,6 +73,67 @@ TEST(Simd, RandomBuffers) {
   }
 }
 
+// The decoder's three alphabets apart, for every byte and at lengths around the 64-byte block.
+TEST(Simd, AlphabetMasksOfEveryByte) {
+  auto hex = [](unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  auto alnum = [](unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
+  std::mt19937 rng(5);
+  for (int round = 0; round < 300; ++round) {
+    std::string s;
+    if (round == 0) {
+      for (int c = 0; c < 256; ++c) s += static_cast<char>(c);
+    } else {
+      s.resize(rng() % 300);
+      for (char& c : s) c = static_cast<char>(rng());
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t words = (s.size() + 63) / 64;
+    std::vector<std::uint64_t> standard(words), url_safe(words), hexes(words);
+    alphabet_masks(p, s.size(), standard.data(), url_safe.data(), hexes.data());
+    for (std::size_t k = 0; k < words * 64; ++k) {
+      auto bit = [&](const std::vector<std::uint64_t>& m) { return (m[k / 64] >> (k % 64)) & 1; };
+      const unsigned char c = k < s.size() ? p[k] : 0;  // past the end: no alphabet
+      ASSERT_EQ(bit(standard), alnum(c) || c == '+' || c == '/' ? 1u : 0u) << k;
+      ASSERT_EQ(bit(url_safe), alnum(c) || c == '-' || c == '_' ? 1u : 0u) << k;
+      ASSERT_EQ(bit(hexes), hex(c) ? 1u : 0u) << k;
+    }
+  }
+}
+
+// Bit k of the result: bits k .. k+15 all set, across words; for runs of every length near 16.
+TEST(Simd, Run16StartsMatchBitByBit) {
+  std::mt19937_64 rng(9);
+  for (int round = 0; round < 2000; ++round) {
+    const std::size_t words = 1 + rng() % 9;
+    std::vector<std::uint64_t> masks(words + 1, 0);
+    // Runs of random length at random places (so that long runs are common).
+    for (std::size_t bit = rng() % 40; bit < words * 64 + 64;) {
+      const std::size_t len = rng() % 34;
+      for (std::size_t k = bit; k < bit + len && k < (words + 1) * 64; ++k) {
+        masks[k / 64] |= std::uint64_t{1} << (k % 64);
+      }
+      bit += len + 1 + rng() % 20;
+    }
+    auto set = [&](std::size_t k) {
+      return k < (words + 1) * 64 && ((masks[k / 64] >> (k % 64)) & 1);
+    };
+    for (const Isa isa : isas()) {
+      std::vector<std::uint64_t> starts(words, ~std::uint64_t{0});
+      run16_starts(isa, masks.data(), words, starts.data());
+      for (std::size_t k = 0; k < words * 64; ++k) {
+        bool want = true;
+        for (std::size_t j = k; j < k + 16; ++j) want = want && set(j);
+        ASSERT_EQ((starts[k / 64] >> (k % 64)) & 1, want ? 1u : 0u)
+            << "bit " << k << ", isa " << static_cast<int>(isa);
+      }
+    }
+  }
+}
+
 // A random automaton (rows of `nc` columns, counted from bias: rows of states that report from
 // kLoudRow on), walked over eight pieces of a random text: rows and steps must be those of one
 // piece and one byte at a time, including where the walk stops on a row that reports.
