@@ -76,7 +76,7 @@ std::size_t first_clear(const std::uint64_t* masks, std::size_t i) {
 }
 
 // Bit arrays over a text of n bytes: each of (n + 63) / 64 words and one more, clear (the last
-// block's next), and a second array of as many words for run16_starts().
+// block's next); and, per array, one of as many words for its run16_starts().
 class Masks {
  public:
   Masks(std::size_t n, std::size_t arrays) : words_((n + 63) / 64 + 1), arrays_(arrays) {

@@ -26,15 +26,18 @@
 namespace clawgate::classify::simd {
 namespace {
 
+#if defined(__SSE2__)
+// 0xFF per byte of v in [lo, lo + count): one signed compare after adding 0x80 - lo, which moves
+// the range to the bottom of the signed bytes.
+__m128i in_range(__m128i v, char lo, char count) {
+  return _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - lo))),
+                        _mm_set1_epi8(static_cast<char>(-128 + count)));
+}
+#endif
+
 // The alphabet bits of p[0, 64).
 std::uint64_t alphabet64(const unsigned char* p) {
 #if defined(__SSE2__)
-  // A range [lo, lo + count) is one signed compare after adding 0x80 - lo: the range moves to
-  // the bottom of the signed bytes.
-  auto in_range = [](__m128i v, char lo, char count) {
-    return _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - lo))),
-                          _mm_set1_epi8(static_cast<char>(-128 + count)));
-  };
   std::uint64_t mask = 0;
   for (int part = 0; part < 4; ++part) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
@@ -67,10 +70,6 @@ void alphabet_masks64(const unsigned char* p, std::uint64_t& standard, std::uint
                       std::uint64_t& hex) {
   standard = url_safe = hex = 0;
 #if defined(__SSE2__)
-  auto in_range = [](__m128i v, char lo, char count) {
-    return _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - lo))),
-                          _mm_set1_epi8(static_cast<char>(-128 + count)));
-  };
   auto bits = [](__m128i m, int part) {
     return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(m))) << (16 * part);
   };
