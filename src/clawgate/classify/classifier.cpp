@@ -24,7 +24,9 @@
 // its states are laid out breadth-first, and the byte searches use AVX2 where the CPU has it.
 // Then the walk took eight pieces at once in a loop written for x86-64 (simd::walk): it was
 // bound by loads, and the table's cache misses at 10,000 terms showed through four pieces.
-// Then the decoder found its runs in bit masks instead of byte by byte (decode.cpp).
+// Then the decoder found its runs in bit masks instead of byte by byte (decode.cpp). Then the
+// automaton came to know whether a word goes on in front of a key (compile(): "Word boundaries"),
+// so that keys found inside words no longer stop the walk only for report() to drop them.
 #include "clawgate/classify/classifier.hpp"
 
 #include <re2/filtered_re2.h>
@@ -133,46 +135,99 @@ class TermMatcher {
 
   // False when the table would not fit 31-bit offsets (millions of terms).
   bool compile() {
-    // Byte classes: every byte used by a key gets its own class, everything else class 0.
+    // Byte classes: every byte used by a key gets its own class, the ASCII letters and digits
+    // used by none share one, everything else is class 0. word[c]: class c's bytes are ASCII
+    // letters or digits (word characters; others count as not, which only costs reports).
     cls_.fill(0);
     std::uint32_t next = 1;
+    std::vector<bool> word(1, false);
     for (const auto& [key, e] : keys_) {
       for (const char ch : key) {
         auto& c = cls_[static_cast<unsigned char>(ch)];
-        if (c == 0) c = static_cast<std::uint8_t>(next++);
+        if (c == 0) {
+          c = static_cast<std::uint8_t>(next++);
+          word.push_back(is_ascii_word(static_cast<unsigned char>(ch)));
+        }
       }
+    }
+    if (next < 256) {  // else those letters stay in class 0
+      for (unsigned b = 0; b < 256; ++b) {
+        const auto ch = static_cast<unsigned char>(b);
+        if (cls_[ch] == 0 && is_ascii_word(ch) && !(ch >= 'A' && ch <= 'Z')) {
+          cls_[ch] = static_cast<std::uint8_t>(next);
+        }
+      }
+      word.push_back(true);
+      ++next;
     }
     nc_ = next;
     // The trie, directly in the transition table (0 = no edge while building: the root is never
-    // a child).
+    // a child). Until the table is laid out, a trie edge has kEdge set, and a fallback (below)
+    // kWordThen when a word character is in front of its target's prefix.
     std::vector<std::uint32_t> next_state(nc_, 0);
     std::vector<std::vector<Entry>> own(1);
     std::vector<std::uint32_t> depth(1, 0);
-    std::vector<bool> after_space(1, false);  // the state's key prefix ends with ' '
+    std::vector<std::uint8_t> flags(1, 0);  // per state, Flag bits: one load for all of them
     for (const auto& [key, e] : keys_) {
       std::uint32_t s = 0;
+      const std::uint8_t anywhere = e.anywhere ? kAnywhereBelow : 0;
+      flags[0] |= anywhere;
       for (const char ch : key) {
         const std::uint32_t c = cls_[static_cast<unsigned char>(ch)];
         const std::size_t edge = s * nc_ + c;
         if (next_state[edge] == 0) {
-          next_state[edge] = static_cast<std::uint32_t>(own.size());
+          if (own.size() > kState) return false;
+          next_state[edge] = static_cast<std::uint32_t>(own.size()) | kEdge;
           own.emplace_back();
           depth.push_back(depth[s] + 1);
-          after_space.push_back(ch == ' ');
+          flags.push_back(ch == ' ' ? kAfterSpace : 0);
           next_state.resize(next_state.size() + nc_, 0);
         }
-        s = next_state[edge];
+        s = next_state[edge] & kState;
+        flags[s] |= anywhere;
       }
       own[s].push_back(e);
+      flags[s] |= kEnds | (e.anywhere ? kEndsAnywhere : 0);
     }
     keys_.clear();
     keys_.shrink_to_fit();
-    const std::size_t states = own.size();
-    // Rows up to 2^31 + states * nc_ must fit the table's 32 bits.
-    if (states * nc_ >= kMaxTable) return false;
+    const auto states = static_cast<std::uint32_t>(own.size());
+
+    // Word boundaries. Most keys need one in front (report() checks), so a key that ends where
+    // a word went on in front of it is found only to be dropped, and every report stops the
+    // walk (with many terms, most reports were such: "tion" in "station"). The walk's states
+    // are therefore pairs (s, w): trie state s, and w, whether a word character is in front of
+    // s's prefix. A pair reports only when s ends a key the boundary allows. Where w is set and
+    // no `anywhere` key runs through s, nothing that s's prefix starts can be reported, so
+    // (s, 1) is the pair its failure state stands for (mid_word[s]). The pairs are (s, 0),
+    // numbered s, and (s, 1) for the root and the states `anywhere` keys run through, numbered
+    // from `states` on (their s in pair_state).
+    std::vector<std::uint32_t> mid_word(states, 0);
+    std::vector<std::uint32_t> pair_state;
+    for (std::uint32_t s = 0; s < states; ++s) {
+      if (s == 0 || (flags[s] & kAnywhereBelow) != 0) {
+        mid_word[s] = states + static_cast<std::uint32_t>(pair_state.size());
+        pair_state.push_back(s);
+      }
+    }
+    const std::size_t pairs = states + pair_state.size();
+    // Rows up to 2^31 + pairs * nc_ must fit the table's 32 bits.
+    if (pairs * nc_ >= kMaxTable) return false;
 
     // Failure links in breadth-first order complete the DFA; report[s] is the nearest state on
     // s's failure chain (s included) that ends a key, link[s] the next one after s.
+    //
+    // For w: kBefore on t, whether the character in front of fail[t]'s prefix, inside t's
+    // prefix, is a word character; kWordThen on s's transition on c, when that is not a trie edge,
+    // whether the one in front of its target's prefix, inside s's prefix and c, is. Such a
+    // transition falls back to a suffix of s's prefix and c: fail[s]'s trie edge, which keeps
+    // what is in front of fail[s], or a shorter one, with what fail[s]'s transition has in
+    // front. kReportsOn on s: a state after s on its failure chain ends a key that what is in
+    // front of it inside s's prefix allows. mid_word[t] is set when t is queued: its failure state,
+    // shallower, was queued before it.
+    const auto may_end = [&](std::uint32_t s, bool w) {
+      return (flags[s] & kEnds) != 0 && ((flags[s] & kEndsAnywhere) != 0 || !w);
+    };
     std::vector<std::uint32_t> fail(states, 0);
     std::vector<std::uint32_t> report(states, 0);
     link_.assign(states, 0);
@@ -185,60 +240,92 @@ class TermMatcher {
       bfs_order.push_back(s);
       if (s != 0) {
         link_[s] = report[fail[s]];
-        report[s] = own[s].empty() ? link_[s] : s;
+        report[s] = (flags[s] & kEnds) == 0 ? link_[s] : s;
+        const std::uint32_t f = fail[s];
+        if (may_end(f, (flags[s] & kBefore) != 0) || (flags[f] & kReportsOn) != 0) {
+          flags[s] |= kReportsOn;
+        }
       }
       for (std::uint32_t c = 0; c < nc_; ++c) {
+        const std::uint32_t fallback = s == 0 ? 0 : next_state[fail[s] * nc_ + c];
+        const bool in_word = s == 0                    ? word[c]
+                             : (fallback & kEdge) != 0 ? (flags[s] & kBefore) != 0
+                                                       : (fallback & kWordThen) != 0;
         std::uint32_t& t = next_state[s * nc_ + c];
-        if (t != 0) {
-          fail[t] = s == 0 ? 0 : next_state[fail[s] * nc_ + c];
-          queue.push_back(t);
+        if ((t & kEdge) != 0) {
+          const std::uint32_t child = t & kState;
+          fail[child] = fallback & kState;
+          flags[child] |= in_word ? kBefore : 0;
+          if ((flags[child] & kAnywhereBelow) == 0) {
+            mid_word[child] = in_word ? mid_word[fail[child]] : fail[child];
+          }
+          queue.push_back(child);
         } else {
-          t = s == 0 ? 0 : next_state[fail[s] * nc_ + c];
+          t = (fallback & kState) | (in_word ? kWordThen : 0);
         }
       }
     }
     // fold()'s text: keys are normalised (no upper case, no separator but single ' ', none at
     // either end), so upper case may share its lower case's class and every separator the
-    // class of ' '; a ' ' read after one leaves the state as it is (the root reads ' ' as
+    // class of ' '; a ' ' read after one leaves the pair as it is (the root reads ' ' as
     // itself). On normalised text none of this changes a step.
     for (unsigned char ch = 'A'; ch <= 'Z'; ++ch) cls_[ch] = cls_[ch + ('a' - 'A')];
     for (const char ch : {'\t', '\n', '\v', '\f', '\r', '_', '-', '.', '/'}) {
       cls_[static_cast<unsigned char>(ch)] = cls_[' '];
     }
     space_ = cls_[' '];
-    for (std::size_t s = 0; s < states; ++s) {
-      if (after_space[s]) next_state[s * nc_ + space_] = static_cast<std::uint32_t>(s);
-    }
     // Entries flattened (by trie state id).
     entry_begin_.assign(states + 1, 0);
     for (std::size_t s = 0; s < states; ++s) {
       entry_begin_[s + 1] = entry_begin_[s] + static_cast<std::uint32_t>(own[s].size());
       entries_.insert(entries_.end(), own[s].begin(), own[s].end());
     }
-    // Renumber the DFA so that states that report come last: "reports" is then one test off
+    // Renumber the pairs so that those that report come last: "reports" is then one test off
     // the scan's dependency chain (of all pieces' rows OR'd together, see bias_), and
     // transitions hold the target's row offset directly.
     // Breadth-first within each part: the shallow states, where prose spends its time, share
     // cache lines and pages (in trie order they lie all over a large table).
-    std::vector<std::uint32_t> renum(states);
+    const auto state_of = [&](std::uint32_t pair) {
+      return pair < states ? pair : pair_state[pair - states];
+    };
+    const auto loud = [&](std::uint32_t pair) {
+      const std::uint32_t s = state_of(pair);
+      return may_end(s, pair >= states) || (flags[s] & kReportsOn) != 0;
+    };
+    std::vector<std::uint32_t> order;  // pairs, (s, 1) right after (s, 0)
+    order.reserve(pairs);
+    for (const std::uint32_t s : bfs_order) {
+      order.push_back(s);
+      if (s == 0 || (flags[s] & kAnywhereBelow) != 0) order.push_back(mid_word[s]);
+    }
     std::uint32_t quiet = 0;
-    for (std::size_t s = 0; s < states; ++s) quiet += report[s] == 0 ? 1 : 0;
-    // Rows are numbered from bias_ on, so that the first state that reports has row 2^31: a
+    for (const std::uint32_t pair : order) quiet += loud(pair) ? 0 : 1;
+    // Rows are numbered from bias_ on, so that the first pair that reports has row 2^31: a
     // row reports when it has bit 31 set, and so does the OR of several rows (simd::walk).
     bias_ = static_cast<std::uint32_t>(simd::kLoudRow - std::size_t{quiet} * nc_);
     std::uint32_t next_quiet = 0;
     std::uint32_t next_loud = quiet;
-    report_.assign(states, 0);
-    depth_.assign(states, 0);
-    for (const std::uint32_t s : bfs_order) {
-      renum[s] = report[s] == 0 ? next_quiet++ : next_loud++;
-      report_[renum[s]] = report[s];
-      depth_[renum[s]] = depth[s];
+    std::vector<std::uint32_t> renum(pairs);
+    report_.assign(pairs, 0);
+    depth_.assign(pairs, 0);
+    for (const std::uint32_t pair : order) {
+      renum[pair] = loud(pair) ? next_loud++ : next_quiet++;
+      report_[renum[pair]] = report[state_of(pair)];
+      depth_[renum[pair]] = depth[state_of(pair)];
     }
-    delta_.assign(states * nc_, 0);
-    for (std::size_t s = 0; s < states; ++s) {
+    // A trie edge keeps w, a fallback takes its kWordThen, a ' ' read after one keeps the pair.
+    // In pair order: next_state is read front to back.
+    delta_.assign(pairs * nc_, 0);
+    for (std::uint32_t pair = 0; pair < pairs; ++pair) {
+      const std::uint32_t s = state_of(pair);
+      std::uint32_t* row = &delta_[std::size_t{renum[pair]} * nc_];
       for (std::uint32_t c = 0; c < nc_; ++c) {
-        delta_[renum[s] * nc_ + c] = bias_ + renum[next_state[s * nc_ + c]] * nc_;
+        const std::uint32_t t = next_state[s * nc_ + c];
+        const bool w = (t & kEdge) != 0 ? pair >= states : (t & kWordThen) != 0;
+        const std::uint32_t to = (flags[s] & kAfterSpace) != 0 && c == space_ ? pair
+                                 : w                                          ? mid_word[t & kState]
+                                                                              : t & kState;
+        row[c] = bias_ + renum[to] * nc_;
       }
     }
     // Each byte's column, indexed by row: bias_ entries before its place in delta_ (never read
@@ -349,6 +436,19 @@ class TermMatcher {
   }
 
   static constexpr std::size_t kMaxTable = std::size_t{1} << 31;
+  // compile()'s transitions: a state (at most kState, checked as the trie grows) and two flags.
+  static constexpr std::uint32_t kEdge = std::uint32_t{1} << 31;
+  static constexpr std::uint32_t kWordThen = std::uint32_t{1} << 30;
+  static constexpr std::uint32_t kState = kWordThen - 1;
+  // compile()'s facts per trie state.
+  enum Flag : std::uint8_t {
+    kAfterSpace = 1,     // its key prefix ends with ' '
+    kAnywhereBelow = 2,  // an `anywhere` key runs through it
+    kEnds = 4,           // it ends a key
+    kEndsAnywhere = 8,   // it ends an `anywhere` key
+    kBefore = 16,        // see compile()
+    kReportsOn = 32,     // see compile()
+  };
 
   std::vector<std::pair<std::string, Entry>> keys_;  // until compile()
   std::array<std::uint8_t, 256> cls_{};
