@@ -656,8 +656,11 @@ class ClassifierImpl final : public Classifier {
     std::vector<int> atoms;
     if (!terms_.empty()) {
       const std::size_t before = hits.size();
-      std::string buf;
+      // One buffer per thread: a text with non-ASCII is folded into it, and a new one would be
+      // allocated and zero-filled each time (1-2% of the classifier benchmark). Kept up to 1 MiB.
+      thread_local std::string buf;
       terms_.scan(fold(text, buf, ascii_kept), hits);
+      if (buf.capacity() > kKeptFoldBuffer) std::string().swap(buf);
       // Atom hits are not matches: move them out.
       auto keep = hits.begin() + static_cast<std::ptrdiff_t>(before);
       for (auto it = keep; it != hits.end(); ++it) {
@@ -685,6 +688,7 @@ class ClassifierImpl final : public Classifier {
   }
 
   static constexpr int kMinAtomLen = 3;
+  static constexpr std::size_t kKeptFoldBuffer = std::size_t{1} << 20;
   static constexpr std::uint32_t kAtom = 0x80000000u;  // term automaton ids: atom, not term
 
   Spec spec_;

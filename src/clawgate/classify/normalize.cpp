@@ -166,14 +166,13 @@ class Emitter {
 
   std::string& finish() {
     if (len_ > 0 && buf_[len_ - 1] == ' ') --len_;  // a trailing separator
-    return cut();
-  }
-
-  // finish() without trimming: fold()'s text goes on past it.
-  std::string& cut() {
     buf_.resize(len_);
     return buf_;
   }
+
+  // What was written, with `buf` left as large as it grew (no zero-fill when it is reused);
+  // not trimmed: fold()'s text goes on past it.
+  std::string_view written() const { return {buf_.data(), len_}; }
 
   // Plain ASCII as it is, for fold(). A separator() after it may add a ' ' to a run of them.
   void copy(const char* p, std::size_t n) {
@@ -510,7 +509,7 @@ std::string_view fold(std::string_view raw, std::string& buf, bool& ascii_kept) 
   const simd::Isa isa = simd::best();
   std::size_t f = simd::find_not_plain(isa, b, 0, n);
   if (f == n) return raw;
-  buf.resize(n + 16);
+  if (buf.size() < n + 16) buf.resize(n + 16);
   Emitter emit(buf);
   std::vector<utf8proc_int32_t> cps;
   std::size_t i = 0;
@@ -522,7 +521,7 @@ std::string_view fold(std::string_view raw, std::string& buf, bool& ascii_kept) 
     f = simd::find_not_plain(isa, b, i, n);
   }
   emit.copy(raw.data() + i, n - i);
-  return emit.cut();
+  return emit.written();
 }
 
 }  // namespace clawgate::classify
