@@ -361,11 +361,17 @@ class TermMatcher {
     const std::size_t len = n / kStreams;
     std::array<std::size_t, kStreams> rows;
     rows.fill(bias_);
+    std::array<simd::LoudStep, 16> loud;
     for (std::size_t j = 0; j < len;) {
-      j += simd::walk(isa_, column_.data(), p + j, len - j, len, rows.data());
-      for (std::size_t k = 0; k < kStreams; ++k) {
-        if (rows[k] >= simd::kLoudRow) report(text, k * len + j, state(rows[k]), hits);
+      const simd::Walked walked = simd::walk(isa_, column_.data(), p + j, len - j, len, rows.data(),
+                                             loud.data(), loud.size());
+      for (std::size_t i = 0; i < walked.loud; ++i) {
+        for (std::size_t k = 0; k < kStreams; ++k) {
+          const std::size_t row = loud[i].rows[k];
+          if (row >= simd::kLoudRow) report(text, k * len + j + loud[i].steps, state(row), hits);
+        }
       }
+      j += walked.steps;
     }
     // The last piece takes the remainder; the others finish the keys under way at their end.
     walk(text, rows[kStreams - 1], kStreams * len, n, hits);

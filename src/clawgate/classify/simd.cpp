@@ -2,6 +2,7 @@
 // the CPU has it. Both run over every byte of every text, so width pays.
 #include "clawgate/classify/simd.hpp"
 
+#include <cstddef>
 #include <cstring>
 #include <initializer_list>
 
@@ -194,25 +195,31 @@ template <int S>
 }
 #endif
 
-std::size_t walk_portable(Columns column, const unsigned char* q, std::size_t count,
-                          std::size_t len, std::size_t* rows) {
-  std::size_t step = 0;
-  while (step < count) {
+Walked walk_portable(Columns column, const unsigned char* q, std::size_t count, std::size_t len,
+                     std::size_t* rows, LoudStep* loud, std::size_t capacity) {
+  Walked done{0, 0};
+  while (done.steps < count) {
     std::size_t any = 0;
     for (std::size_t k = 0; k < kWalkStreams; ++k) {
-      rows[k] = column[q[k * len + step]][rows[k]];
+      rows[k] = column[q[k * len + done.steps]][rows[k]];
       any |= rows[k];
     }
-    ++step;
-    if (any >= kLoudRow) break;  // rows are below 2^32: the OR is loud when some row is
+    ++done.steps;
+    if (any >= kLoudRow) {  // rows are below 2^32: the OR is loud when some row is
+      loud[done.loud].steps = done.steps;
+      std::memcpy(loud[done.loud].rows, rows, sizeof loud[done.loud].rows);
+      if (++done.loud == capacity) break;
+    }
   }
-  return step;
+  return done;
 }
 
 #if CLAWGATE_WALK_X86_64
-std::size_t walk_x86_64(Columns column, const unsigned char* q, std::size_t count, std::size_t len,
-                        std::size_t* rows) {
+Walked walk_x86_64(Columns column, const unsigned char* q, std::size_t count, std::size_t len,
+                   std::size_t* rows, LoudStep* loud, std::size_t capacity) {
   static_assert(kWalkStreams == 8 && kLoudRow == 0x80000000u);
+  // A loud step is written as `a` and the eight rows (the asm's offsets), out of the loop.
+  static_assert(sizeof(LoudStep) == 72 && offsetof(LoudStep, rows) == 8);
   // Piece k at q + k * len, by two pointers and two lengths: 0, 1, 2, 4 off `a`, 3, 5, 7 off
   // `b` (= a + 3 * len), 6 off `a` with 3 * len scaled by 2.
   const unsigned char* a = q;
@@ -222,6 +229,8 @@ std::size_t walk_x86_64(Columns column, const unsigned char* q, std::size_t coun
   std::size_t r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3];
   std::size_t r4 = rows[4], r5 = rows[5], r6 = rows[6], r7 = rows[7];
   std::size_t t = 0;
+  LoudStep* next = loud;
+  LoudStep* const last = loud + capacity;
   // One step of one piece: the byte, its column (both off the row's chain), the row. 14
   // registers: the build with frame pointers has no more.
   // clang-format off
@@ -249,19 +258,41 @@ std::size_t walk_x86_64(Columns column, const unsigned char* q, std::size_t coun
       "or %[r6], %[t]\n\t"
       "or %[r7], %[t]\n\t"
       "test $0x80000000, %k[t]\n\t"  // rows are below 2^32: bit 31 is the test
-      "jnz 2f\n\t"
+      "jnz 3f\n"
+      "4:\n\t"
       "cmp %[end], %[a]\n\t"
-      "jne 1b\n"
+      "jne 1b\n\t"
+      "jmp 2f\n"
+      "3:\n\t"
+      "mov %[next], %[t]\n\t"
+      "mov %[a], (%[t])\n\t"
+      "mov %[r0], 8(%[t])\n\t"
+      "mov %[r1], 16(%[t])\n\t"
+      "mov %[r2], 24(%[t])\n\t"
+      "mov %[r3], 32(%[t])\n\t"
+      "mov %[r4], 40(%[t])\n\t"
+      "mov %[r5], 48(%[t])\n\t"
+      "mov %[r6], 56(%[t])\n\t"
+      "mov %[r7], 64(%[t])\n\t"
+      "add $72, %[t]\n\t"
+      "mov %[t], %[next]\n\t"
+      "cmp %[last], %[t]\n\t"
+      "jne 4b\n"
       "2:"
       : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [r4] "+r"(r4),
-        [r5] "+r"(r5), [r6] "+r"(r6), [r7] "+r"(r7), [a] "+r"(a), [b] "+r"(b), [t] "+r"(t)
-      : [len] "r"(len), [len3] "r"(len3), [column] "r"(column), [end] "m"(end)
+        [r5] "+r"(r5), [r6] "+r"(r6), [r7] "+r"(r7), [a] "+r"(a), [b] "+r"(b), [t] "+r"(t),
+        [next] "+m"(next)
+      : [len] "r"(len), [len3] "r"(len3), [column] "r"(column), [end] "m"(end), [last] "m"(last)
       : "cc", "memory");
 #undef CLAWGATE_WALK_STEP
   // clang-format on
   rows[0] = r0, rows[1] = r1, rows[2] = r2, rows[3] = r3;
   rows[4] = r4, rows[5] = r5, rows[6] = r6, rows[7] = r7;
-  return static_cast<std::size_t>(a - q);
+  const auto written = static_cast<std::size_t>(next - loud);
+  for (std::size_t i = 0; i < written; ++i) {
+    loud[i].steps -= reinterpret_cast<std::uintptr_t>(q);  // the asm wrote `a`, a pointer
+  }
+  return {static_cast<std::size_t>(a - q), written};
 }
 #endif
 
@@ -323,12 +354,12 @@ std::size_t find_not_plain([[maybe_unused]] Isa isa, const unsigned char* p, std
   return find_not_plain_portable(p, i, n);
 }
 
-std::size_t walk([[maybe_unused]] Isa isa, Columns column, const unsigned char* q,
-                 std::size_t count, std::size_t len, std::size_t* rows) {
+Walked walk([[maybe_unused]] Isa isa, Columns column, const unsigned char* q, std::size_t count,
+            std::size_t len, std::size_t* rows, LoudStep* loud, std::size_t capacity) {
 #if CLAWGATE_WALK_X86_64
-  if (isa == Isa::avx2) return walk_x86_64(column, q, count, len, rows);
+  if (isa == Isa::avx2) return walk_x86_64(column, q, count, len, rows, loud, capacity);
 #endif
-  return walk_portable(column, q, count, len, rows);
+  return walk_portable(column, q, count, len, rows, loud, capacity);
 }
 
 }  // namespace clawgate::classify::simd

@@ -52,17 +52,27 @@ std::size_t find_not_plain(Isa isa, const unsigned char* p, std::size_t i, std::
 
 // The term automaton's walk (classifier.cpp) over kWalkStreams pieces of a text at once, piece k
 // at q + k * len: each step takes one byte c of every piece and moves its row to
-// column[c][row]. Steps `count` (> 0) times, or stops after the first step that leaves some row
-// at kLoudRow or above; returns the steps taken. The walk is bound by its loads (the byte, its
-// column, the transition): the x86-64 version (taken with Isa::avx2, though it needs only base
-// x86-64) keeps all eight rows and both piece pointers in registers, which g++ does not (it
-// spills rows, and a spilled row puts a store and a load on its chain). It needs 14 registers,
-// which builds without optimisation or with AddressSanitizer do not leave it: they take the
-// portable loop.
+// column[c][row]. Steps `count` (> 0) times; each step that leaves some row at kLoudRow or above
+// (a state that reports) is written to `loud`, and the walk stops after the `capacity`-th (> 0)
+// such step. Returns the steps taken and the loud steps written. Writing them, not returning at
+// each, keeps the walk's registers: a return to report cost about 110 cycles. The walk is bound
+// by its loads (the byte, its column, the transition): the x86-64 version (taken with
+// Isa::avx2, though it needs only base x86-64) keeps all eight rows and both piece pointers in
+// registers, which g++ does not (it spills rows, and a spilled row puts a store and a load on
+// its chain). It needs 14 registers, which builds without optimisation or with
+// AddressSanitizer do not leave it: they take the portable loop.
 inline constexpr std::size_t kWalkStreams = 8;
 inline constexpr std::size_t kLoudRow = std::size_t{1} << 31;
 using Columns = const std::uint32_t* const*;  // 256 of them, one per byte
-std::size_t walk(Isa isa, Columns column, const unsigned char* q, std::size_t count,
-                 std::size_t len, std::size_t* rows);
+struct LoudStep {
+  std::size_t steps;               // steps taken, this one included
+  std::size_t rows[kWalkStreams];  // every piece's row after it
+};
+struct Walked {
+  std::size_t steps;
+  std::size_t loud;  // LoudSteps written
+};
+Walked walk(Isa isa, Columns column, const unsigned char* q, std::size_t count, std::size_t len,
+            std::size_t* rows, LoudStep* loud, std::size_t capacity);
 
 }  // namespace clawgate::classify::simd

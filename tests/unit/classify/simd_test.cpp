@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace clawgate::classify::simd {
@@ -135,8 +136,9 @@ TEST(Simd, Run16StartsMatchBitByBit) {
 }
 
 // A random automaton (rows of `nc` columns, counted from bias: rows of states that report from
-// kLoudRow on), walked over eight pieces of a random text: rows and steps must be those of one
-// piece and one byte at a time, including where the walk stops on a row that reports.
+// kLoudRow on), walked over eight pieces of a random text: rows, steps and the steps written as
+// loud must be those of one piece and one byte at a time, including where the walk stops because
+// `capacity` loud steps were written.
 TEST(Simd, WalkMatchesOneByteAtATime) {
   std::mt19937 rng(11);
   for (int round = 0; round < 2000; ++round) {
@@ -169,22 +171,35 @@ TEST(Simd, WalkMatchesOneByteAtATime) {
           (cls[b] - std::uintptr_t{bias}) * sizeof(std::uint32_t));
     }
 
+    const std::size_t capacity = 1 + rng() % 4;
     std::array<std::size_t, kWalkStreams> want = start;
+    std::vector<std::pair<std::size_t, std::array<std::size_t, kWalkStreams>>> want_loud;
     std::size_t want_steps = 0;
-    bool stopped = false;
-    while (want_steps < count && !stopped) {
+    while (want_steps < count && want_loud.size() < capacity) {
+      bool loud = false;
       for (std::size_t k = 0; k < kWalkStreams; ++k) {
         want[k] = table[cls[text[k * len + from + want_steps]] + want[k] - bias];
-        stopped = stopped || want[k] >= kLoudRow;
+        loud = loud || want[k] >= kLoudRow;
       }
       ++want_steps;
+      if (loud) want_loud.emplace_back(want_steps, want);
     }
     for (const Isa isa : isas()) {
+      const std::string where =
+          "round " + std::to_string(round) + ", isa " + std::to_string(static_cast<int>(isa));
       std::array<std::size_t, kWalkStreams> rows = start;
-      const std::size_t steps =
-          walk(isa, column.data(), text.data() + from, count, len, rows.data());
-      ASSERT_EQ(steps, want_steps) << "round " << round << ", isa " << static_cast<int>(isa);
-      ASSERT_EQ(rows, want) << "round " << round << ", isa " << static_cast<int>(isa);
+      std::vector<LoudStep> loud(capacity);
+      const Walked walked = walk(isa, column.data(), text.data() + from, count, len, rows.data(),
+                                 loud.data(), capacity);
+      ASSERT_EQ(walked.steps, want_steps) << where;
+      ASSERT_EQ(rows, want) << where;
+      ASSERT_EQ(walked.loud, want_loud.size()) << where;
+      for (std::size_t i = 0; i < walked.loud; ++i) {
+        ASSERT_EQ(loud[i].steps, want_loud[i].first) << where << ", loud step " << i;
+        for (std::size_t k = 0; k < kWalkStreams; ++k) {
+          ASSERT_EQ(loud[i].rows[k], want_loud[i].second[k]) << where << ", loud step " << i;
+        }
+      }
     }
   }
 }
