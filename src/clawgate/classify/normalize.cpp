@@ -400,16 +400,19 @@ void normalize_stretch(std::string_view s, Emitter& emit, std::vector<utf8proc_i
 // Prose has the same few short slow stretches over and over (an ASCII letter and one dash,
 // quote or accented letter). A small per-thread memo of stretches up to 8 bytes keeps what
 // normalize_stretch() emitted for them; normalisation is a pure function, so a hit replays it.
+// A stretch is looked up as one 64-bit word (its bytes, zero-padded) and its length: no string
+// compare and no hash loop per byte.
 class StretchMemo {
  public:
   static constexpr std::size_t kMaxKey = 8;
 
   // What `stretch` emits, or nullptr when it is not known.
   const std::string* find(std::string_view stretch, bool& kept) const {
-    const std::size_t b = bucket(stretch);
+    const std::uint64_t key = pack(stretch);
+    const std::size_t b = bucket(key, stretch.size());
     for (std::size_t way = 0; way < kWays; ++way) {
       const Slot& slot = slots_[b + way];
-      if (slot.key == stretch) {
+      if (slot.key == key && slot.length == stretch.size()) {
         kept = slot.kept;
         return &slot.emitted;
       }
@@ -418,10 +421,12 @@ class StretchMemo {
   }
 
   void keep(std::string_view stretch, std::string emitted, bool kept) {
-    const std::size_t b = bucket(stretch);
+    const std::uint64_t key = pack(stretch);
+    const std::size_t b = bucket(key, stretch.size());
     Slot& slot = slots_[b + victim_[b / kWays]];
     victim_[b / kWays] ^= 1;
-    slot.key.assign(stretch);
+    slot.key = key;
+    slot.length = static_cast<std::uint8_t>(stretch.size());
     slot.emitted = std::move(emitted);
     slot.kept = kept;
   }
@@ -433,15 +438,24 @@ class StretchMemo {
   static constexpr std::size_t kSlots = 256;
 
   struct Slot {
-    std::string key;  // short strings: no allocation
-    std::string emitted;
+    std::uint64_t key = 0;
+    std::uint8_t length = kMaxKey + 1;  // no stretch: an empty slot matches nothing
     bool kept = true;
+    std::string emitted;
   };
 
-  // The first slot of the stretch's bucket.
-  static std::size_t bucket(std::string_view s) {
-    std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
-    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  // The stretch's bytes (at most 8), little-endian; the length tells "a\0" from "a".
+  static std::uint64_t pack(std::string_view s) {
+    std::uint64_t key = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      key |= std::uint64_t{static_cast<unsigned char>(s[i])} << (8 * i);
+    }
+    return key;
+  }
+
+  // The first slot of the stretch's bucket (multiplicative hashing: the top bits mix all 64).
+  static std::size_t bucket(std::uint64_t key, std::size_t length) {
+    const std::uint64_t h = (key ^ length) * 0x9E3779B97F4A7C15ull;
     return static_cast<std::size_t>(h >> 57) * kWays;
   }
 
