@@ -663,7 +663,8 @@ class ClassifierImpl final : public Classifier {
     if (!terms_.empty()) {
       const std::size_t before = hits.size();
       // One buffer per thread: a text with non-ASCII is folded into it, and a new one would be
-      // allocated and zero-filled each time (1-2% of the classifier benchmark). Kept up to 1 MiB.
+      // allocated and zero-filled each time (1-2% of the classifier benchmark). Kept up to
+      // 256 KiB, so that I/O threads do not each hold the largest body they have seen.
       thread_local std::string buf;
       terms_.scan(fold(text, buf, ascii_kept), hits);
       if (buf.capacity() > kKeptFoldBuffer) std::string().swap(buf);
@@ -694,7 +695,7 @@ class ClassifierImpl final : public Classifier {
   }
 
   static constexpr int kMinAtomLen = 3;
-  static constexpr std::size_t kKeptFoldBuffer = std::size_t{1} << 20;
+  static constexpr std::size_t kKeptFoldBuffer = std::size_t{256} << 10;
   static constexpr std::uint32_t kAtom = 0x80000000u;  // term automaton ids: atom, not term
 
   Spec spec_;
