@@ -147,6 +147,7 @@ void BM_Classify(benchmark::State& state) {
     benchmark::DoNotOptimize(r);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+  state.counters["text_bytes"] = static_cast<double>(text.size());  // bench/instructions.sh
 }
 BENCHMARK(BM_Classify)->Arg(30)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
 
