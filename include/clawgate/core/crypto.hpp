@@ -20,6 +20,11 @@ std::string to_hex(const std::uint8_t* data, std::size_t size);
 inline std::string to_hex(const Sha256Digest& d) { return to_hex(d.data(), d.size()); }
 bool is_lower_hex(std::string_view s, std::size_t length);
 
+// Room for one OpenSSL SHA256_CTX, held in place (no allocation); crypto.cpp checks the size.
+struct Sha256State {
+  alignas(8) unsigned char bytes[112];
+};
+
 // Incremental SHA-256 for bodies relayed piece by piece (streams).
 class Sha256Stream {
  public:
@@ -29,11 +34,8 @@ class Sha256Stream {
   void update(std::string_view data);
   std::string hex();  // finalises; call once
 
-  static constexpr std::size_t kStateBytes = 112;  // sizeof(SHA256_CTX), checked in crypto.cpp
-  static constexpr std::size_t kStateAlign = 8;
-
  private:
-  alignas(kStateAlign) unsigned char state_[kStateBytes];  // a SHA256_CTX, in place
+  Sha256State state_;
 };
 
 // HMAC-SHA256 under one fixed key, for many messages: the padded key's two blocks are hashed once,
@@ -48,13 +50,10 @@ class HmacSha256 {
   // Same result as hmac_sha256_hex(key, data); feeds the pieces in order without joining them.
   std::string hex(std::initializer_list<std::string_view> pieces) const;
 
-  static constexpr std::size_t kStateBytes = 112;  // sizeof(SHA256_CTX), checked in crypto.cpp
-  static constexpr std::size_t kStateAlign = 8;
-
  private:
   // SHA-256 states after the key XOR ipad and the key XOR opad blocks; cleansed on destruction.
-  alignas(kStateAlign) unsigned char inner_[kStateBytes];
-  alignas(kStateAlign) unsigned char outer_[kStateBytes];
+  Sha256State inner_;
+  Sha256State outer_;
 };
 
 // Compares in time that depends only on the lengths, never on where the bytes differ.

@@ -24,14 +24,14 @@ namespace clawgate::core {
 
 namespace {
 
-static_assert(sizeof(SHA256_CTX) <= Sha256Stream::kStateBytes &&
-                  alignof(SHA256_CTX) <= Sha256Stream::kStateAlign,
-              "Sha256Stream's storage must hold a SHA256_CTX");
-static_assert(sizeof(SHA256_CTX) <= HmacSha256::kStateBytes &&
-                  alignof(SHA256_CTX) <= HmacSha256::kStateAlign,
-              "HmacSha256's storage must hold a SHA256_CTX");
+static_assert(sizeof(SHA256_CTX) <= sizeof(Sha256State) &&
+                  alignof(SHA256_CTX) <= alignof(Sha256State),
+              "Sha256State must hold a SHA256_CTX");
 
-SHA256_CTX* as_ctx(void* storage) { return static_cast<SHA256_CTX*>(storage); }
+SHA256_CTX* as_ctx(Sha256State& state) { return reinterpret_cast<SHA256_CTX*>(state.bytes); }
+const SHA256_CTX* as_ctx(const Sha256State& state) {
+  return reinterpret_cast<const SHA256_CTX*>(state.bytes);
+}
 
 // SHA256_Init/Update/Final cannot fail on valid pointers; their results are not checked.
 void update(SHA256_CTX* ctx, std::string_view data) {
@@ -67,11 +67,11 @@ HmacSha256::HmacSha256(std::string_view key) {
   } else {
     std::memcpy(block.data(), key.data(), key.size());
   }
-  const auto keyed = [&](void* storage, unsigned char pad) {
+  const auto keyed = [&](Sha256State& state, unsigned char pad) {
     std::array<unsigned char, kBlock> padded{};
     for (std::size_t i = 0; i < kBlock; ++i) padded[i] = static_cast<unsigned char>(block[i] ^ pad);
-    SHA256_Init(as_ctx(storage));
-    SHA256_Update(as_ctx(storage), padded.data(), padded.size());
+    SHA256_Init(as_ctx(state));
+    SHA256_Update(as_ctx(state), padded.data(), padded.size());
     OPENSSL_cleanse(padded.data(), padded.size());
   };
   keyed(inner_, 0x36);
@@ -80,17 +80,17 @@ HmacSha256::HmacSha256(std::string_view key) {
 }
 
 HmacSha256::~HmacSha256() {
-  OPENSSL_cleanse(inner_, sizeof inner_);
-  OPENSSL_cleanse(outer_, sizeof outer_);
+  OPENSSL_cleanse(&inner_, sizeof inner_);
+  OPENSSL_cleanse(&outer_, sizeof outer_);
 }
 
 std::string HmacSha256::hex(std::initializer_list<std::string_view> pieces) const {
   SHA256_CTX ctx;
-  std::memcpy(&ctx, inner_, sizeof ctx);
+  std::memcpy(&ctx, as_ctx(inner_), sizeof ctx);
   for (const auto piece : pieces) update(&ctx, piece);
   Sha256Digest digest{};
   SHA256_Final(digest.data(), &ctx);
-  std::memcpy(&ctx, outer_, sizeof ctx);
+  std::memcpy(&ctx, as_ctx(outer_), sizeof ctx);
   SHA256_Update(&ctx, digest.data(), digest.size());
   SHA256_Final(digest.data(), &ctx);
   // The working state derives from the key: gone before it leaves the stack.
