@@ -28,15 +28,7 @@ die() {
   exit 1
 }
 
-scripts/install-deps.sh
-if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
-  log "installing valgrind"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends valgrind >/dev/null
-fi
+scripts/install-deps.sh valgrind
 log "building (scripts/build.sh release clawgate classifier_bench)"
 scripts/build.sh release clawgate classifier_bench >&2
 bin="$root/build/release/src/clawgate"

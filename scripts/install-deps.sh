@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages clawgate builds and tests with. Idempotent: apt-get only
-# runs when a package is missing, so repeated runs cost a dpkg query.
+# Installs the Debian 12 packages clawgate builds and tests with, and any named as arguments
+# (the benchmarks add theirs: nginx, wrk, valgrind). Idempotent: apt-get only runs when a
+# package is missing, so repeated runs cost a dpkg query.
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +11,7 @@ PACKAGES=(
   libre2-dev libutf8proc-dev libidn2-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl procps
+  "$@"
 )
 
 missing=()
