@@ -78,6 +78,27 @@ TEST_F(Streaming, SseEventsRelayedAsTheyArrive) {
          "stream was buffered";
 }
 
+// Media types are case-insensitive (RFC 9110 §8.3.1): an upstream that spells it
+// "Text/Event-Stream" is still streaming, and is relayed as a stream (chunked, as it arrives),
+// not buffered as one answer.
+TEST_F(Streaming, EventStreamMediaTypeIsMatchedWithoutRegardToCase) {
+  const std::string events = chat_event(1) + "data: [DONE]\n\n";
+  const auto stop_fake = stop_upstream_at_exit();
+  upstream_->on(kChatPath, [&](const UpstreamRequest&, UpstreamConn& c) {
+    c.respond(200, events, "Text/Event-Stream; charset=utf-8");
+  });
+  ASSERT_NO_FATAL_FAILURE(start_proxy());
+  RawClient c;
+  HttpResponse head;
+  ASSERT_NO_FATAL_FAILURE(head = open_stream(c));
+  EXPECT_TRUE(head.chunked) << "relayed as one buffered answer, not as a stream\n"
+                            << head.describe();
+  bool complete = false;
+  const std::string body = c.read_body_rest(Millis{10000}, &complete);
+  EXPECT_TRUE(complete) << c.last_error();
+  EXPECT_EQ(body, events);
+}
+
 // The relay waits for the next event without a read buffer once the parser needs more bytes;
 // it must not wait while whole events are already buffered. Chunk framing split across writes
 // (a chunk without its CRLF, a lone CRLF, a lone size line) and two chunks in one write: each

@@ -112,23 +112,31 @@ task<HeadResult> ClientConnection::read_head(std::string& head) {
 
 task<BodyResult> ClientConnection::read_body(RequestParser& parser) {
   if (parser.is_done()) co_return BodyResult::ok;
-  // A body that came with the head (read_head reads all that has arrived) is parsed from the
-  // buffer: no read, so no timer.
+  // A body that came with the head (read_head reads all that has arrived) is parsed in place:
+  // an asynchronous read of bytes already here would still cost a composed operation and a
+  // trip through the scheduler.
   const auto length = parser.content_length_remaining();
-  const bool buffered = length && *length <= buf_.size();
+  if (length && *length <= buf_.size()) {
+    error_code ec;
+    buf_.consume(parser.put(buf_.data(), ec));
+    if (buf_.size() == 0) buf_.shrink_to_fit();  // the body is in the parser now
+    if (ec == http::error::body_limit) co_return BodyResult::too_large;
+    if (ec) co_return BodyResult::malformed;
+    if (parser.is_done()) co_return BodyResult::ok;
+  }
   // Beast reads into what the buffer can hold: make room for the rest of a known body (up to
   // 64 KiB) so that it arrives in as few reads as it was sent in.
-  if (length && !buffered) {
-    const std::size_t want = std::min<std::uint64_t>(*length - buf_.size(), 64 * 1024);
+  if (const auto left = parser.content_length_remaining(); left && *left > buf_.size()) {
+    const std::size_t want = std::min<std::uint64_t>(*left - buf_.size(), 64 * 1024);
     if (buf_.capacity() - buf_.size() < want) buf_.reserve(buf_.size() + want);
   }
-  if (!buffered) read_dog_.arm(limits_.idle_timeout, sock_);
+  read_dog_.arm(limits_.idle_timeout, sock_);
   auto [ec, n] = co_await http::async_read(sock_, buf_, parser, use_tuple);
-  if (!buffered) read_dog_.disarm();
+  read_dog_.disarm();
   if (buf_.size() == 0) buf_.shrink_to_fit();  // the body is in the parser now
   if (!ec) co_return BodyResult::ok;
   if (ec == http::error::body_limit) co_return BodyResult::too_large;
-  if (!buffered && read_dog_.fired()) co_return BodyResult::timeout;
+  if (read_dog_.fired()) co_return BodyResult::timeout;
   if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
       ec == net::error::eof || ec == net::error::connection_reset ||
       ec == net::error::operation_aborted) {

@@ -131,9 +131,9 @@ Exchange::Exchange(Client& client, ConnectionPtr conn) : client_(client), conn_(
 bool Exchange::is_event_stream() const {
   const auto it = parser_.get().find(http::field::content_type);
   if (it == parser_.get().end()) return false;
-  std::string v(it->value());
-  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return v.rfind("text/event-stream", 0) == 0;
+  static constexpr std::string_view kType = "text/event-stream";
+  const std::string_view v = it->value();
+  return v.size() >= kType.size() && beast::iequals(v.substr(0, kType.size()), kType);
 }
 
 task<Failure> Exchange::read_some(std::string& out, Clock::duration budget, bool lean) {

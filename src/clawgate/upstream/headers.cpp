@@ -8,10 +8,13 @@
 namespace clawgate::upstream {
 namespace {
 
+// Field names are ASCII tokens (RFC 9110 §5.1): lower-cased here without the locale's tolower,
+// a library call per byte.
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
   return out;
 }
 
