@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -112,15 +113,77 @@ unsigned highest_rotation(const std::string& file) {
   return best;
 }
 
-void redact_string(std::string& s, const std::vector<std::string>& secrets) {
-  for (const auto& secret : secrets) {
-    if (secret.empty() || s.size() < secret.size()) continue;  // most strings: ids, short values
-    for (auto pos = s.find(secret); pos != std::string::npos; pos = s.find(secret, pos)) {
-      s.replace(pos, secret.size(), "[REDACTED]");
-      pos += 10;
+// The secrets the file must never hold (the gateway token, the HMAC key; SPEC §7). Each is
+// searched for by the byte of it that is least common in the texts checked (prose and JSON), then
+// compared whole: std::string_view::find stops at every occurrence of a secret's first byte, so a
+// key starting with a common letter cost a stop at, say, every "e" of every body.
+class SecretSet {
+ public:
+  explicit SecretSet(std::vector<std::string> secrets) {
+    for (auto& s : secrets) {
+      if (!s.empty()) needles_.push_back({anchor_of(s), std::move(s)});
     }
   }
-}
+  bool empty() const { return needles_.empty(); }
+
+  bool found_in(std::string_view text) const {
+    return std::any_of(needles_.begin(), needles_.end(), [text](const Needle& n) {
+      return find(text, n, 0) != std::string_view::npos;
+    });
+  }
+
+  void redact(std::string& s) const {
+    for (const auto& n : needles_) {
+      for (auto pos = find(s, n, 0); pos != std::string_view::npos; pos = find(s, n, pos)) {
+        s.replace(pos, n.text.size(), "[REDACTED]");
+        pos += 10;
+      }
+    }
+  }
+
+ private:
+  struct Needle {
+    std::size_t anchor;  // index of the byte searched for
+    std::string text;
+  };
+
+  // How common a byte is in the texts searched: English letters by frequency, then the space
+  // and JSON's punctuation. Anything else (digits, capitals, rarer punctuation, non-ASCII) is
+  // taken as rare.
+  static int commonness(unsigned char c) {
+    static constexpr std::string_view kByFrequency = " \"etaoinsrhldcu:,mfpgwybvk.{}x-jqz";
+    const auto at = kByFrequency.find(static_cast<char>(c));
+    return at == std::string_view::npos ? 0 : static_cast<int>(kByFrequency.size() - at);
+  }
+  static std::size_t anchor_of(std::string_view secret) {
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < secret.size(); ++i) {
+      if (commonness(static_cast<unsigned char>(secret[i])) <
+          commonness(static_cast<unsigned char>(secret[best]))) {
+        best = i;
+      }
+    }
+    return best;
+  }
+
+  // The first occurrence of `n` in text[from, end), or npos.
+  static std::size_t find(std::string_view text, const Needle& n, std::size_t from) {
+    const std::size_t len = n.text.size();
+    const char anchor = n.text[n.anchor];
+    for (std::size_t i = from + n.anchor; i + len <= text.size() + n.anchor;) {
+      const void* hit = std::memchr(text.data() + i, anchor, text.size() - i);
+      if (hit == nullptr) return std::string_view::npos;
+      const auto h = static_cast<std::size_t>(static_cast<const char*>(hit) - text.data());
+      const std::size_t start = h - n.anchor;
+      if (start + len > text.size()) return std::string_view::npos;
+      if (std::memcmp(text.data() + start, n.text.data(), len) == 0) return start;
+      i = h + 1;
+    }
+    return std::string_view::npos;
+  }
+
+  std::vector<Needle> needles_;
+};
 
 // The end of a file: its last complete line and whatever follows it (a torn line).
 struct Tail {
@@ -231,16 +294,16 @@ struct Completion {
 using HeldCompletion = std::pair<net::any_completion_executor, Completion>;
 
 // Canonical data with the secrets redacted: in one pass when it can be, else copy and redact.
-void append_canonical_data(Record& r, const std::vector<std::string>& secrets, std::string& out) {
+void append_canonical_data(Record& r, const SecretSet& secrets, std::string& out) {
   if (!r.data_canonical.empty()) {
     out.append(r.data_canonical);
     return;
   }
-  const json::StringRewrite rewrite = [&secrets](std::string& s) { redact_string(s, secrets); };
+  const json::StringRewrite rewrite = [&secrets](std::string& s) { secrets.redact(s); };
   json::write_canonical_or_replace(r.data, out, secrets.empty() ? nullptr : &rewrite);
 }
 
-Pending render(Record r, const std::vector<std::string>& secrets, Done done = {}) {
+Pending render(Record r, const SecretSet& secrets, Done done = {}) {
   Pending p(std::move(done));
   p.head.reserve(r.data_canonical.size() + 256);
   p.head = "{\"data\":";
@@ -344,13 +407,9 @@ class JsonlLog final : public AuditLog {
             failures_.load(), lost_total_.load(), io_groups_.load()};
   }
 
-  void redact(std::string& s) const override { redact_string(s, secrets_); }
+  void redact(std::string& s) const override { secrets_.redact(s); }
 
-  bool holds_secret(std::string_view text) const override {
-    return std::any_of(secrets_.begin(), secrets_.end(), [text](const std::string& secret) {
-      return !secret.empty() && text.find(secret) != std::string_view::npos;
-    });
-  }
+  bool holds_secret(std::string_view text) const override { return secrets_.found_in(text); }
 
   void close() override {
     {
@@ -772,7 +831,7 @@ class JsonlLog final : public AuditLog {
   }
 
   const config::Audit cfg_;
-  const std::vector<std::string> secrets_;
+  const SecretSet secrets_;
   // The keyed HMAC (null without a key); used only by the thread holding writing_.
   const std::unique_ptr<core::HmacSha256> hmac_ =
       cfg_.hmac_key ? std::make_unique<core::HmacSha256>(*cfg_.hmac_key) : nullptr;

@@ -81,6 +81,49 @@ TEST_F(AuditLogTest, HoldsSecretFindsEachSecretAnywhere) {
   log->close();
 }
 
+// A secret is searched for by its least common byte, then compared whole. Each secret is found
+// wherever it starts, exactly (in its own case only), whichever of its bytes is the anchor: the
+// first ("E"), the last ("7"), one in the middle ("Q"), the only one ("Z"), a non-ASCII one.
+TEST_F(AuditLogTest, HoldsSecretFindsEachSecretAtEveryOffsetInItsOwnCaseOnly) {
+  const std::vector<std::vector<std::string>> sets{
+      {"Ek3-hmac-KEY", "gw-token-7"}, {"ek-Q-ey", "Z"}, {"\xc3\xa9t\xc3\xa9", "e-e"}};
+  for (std::size_t k = 0; k < sets.size(); ++k) {
+    const auto& secrets = sets[k];
+    cfg_.file = dir_ + "/offsets" + std::to_string(k) + ".jsonl";
+    auto opened = open_jsonl_log(cfg_, secrets);
+    ASSERT_TRUE(std::holds_alternative<AuditLogPtr>(opened));
+    const auto log = std::get<AuditLogPtr>(opened);
+    const std::string filler(100, 'e');  // the first byte of a secret, everywhere
+    for (const auto& secret : secrets) {
+      for (std::size_t at = 0; at + secret.size() <= filler.size(); ++at) {
+        std::string text = filler;
+        text.replace(at, secret.size(), secret);
+        SCOPED_TRACE("set " + std::to_string(k) + ": " + secret + " at " + std::to_string(at));
+        EXPECT_TRUE(log->holds_secret(text));
+        log->redact(text);
+        EXPECT_EQ(text.find(secret), std::string::npos);
+        EXPECT_NE(text.find("[REDACTED]"), std::string::npos);
+      }
+    }
+    // A near miss just before the secret: each of its bytes (so also the one it is searched
+    // by) right in front of it.
+    for (const auto& secret : secrets) {
+      for (const char b : secret) {
+        const std::string text = filler.substr(0, 10) + b + secret;
+        SCOPED_TRACE("set " + std::to_string(k) + ": " + text);
+        EXPECT_TRUE(log->holds_secret(text));
+      }
+    }
+    EXPECT_FALSE(log->holds_secret(filler));
+    // Another case of a secret is not the secret: neither found nor redacted.
+    std::string other_case = "x ek3-HMAC-key GW-TOKEN-7 z";
+    EXPECT_FALSE(log->holds_secret(other_case));
+    log->redact(other_case);
+    EXPECT_EQ(other_case, "x ek3-HMAC-key GW-TOKEN-7 z");
+    log->close();
+  }
+}
+
 TEST_F(AuditLogTest, ChainsRecordsAndResumesAfterReopen) {
   {
     auto opened = open_jsonl_log(cfg_, {"top-secret"});
