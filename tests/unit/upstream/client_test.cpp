@@ -47,7 +47,12 @@ class OneConnectionServer {
   }
   ~OneConnectionServer() {
     allow_second();
+    // Unblocks the thread wherever it waits: in accept, or in recv for a request never sent.
     ::shutdown(listen_fd_, SHUT_RDWR);
+    {
+      std::lock_guard lock(mu_);
+      if (conn_fd_ >= 0) ::shutdown(conn_fd_, SHUT_RDWR);
+    }
     if (thread_.joinable()) thread_.join();
     if (conn_fd_ >= 0) ::close(conn_fd_);
     if (listen_fd_ >= 0) ::close(listen_fd_);
