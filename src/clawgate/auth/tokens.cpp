@@ -3,14 +3,15 @@
 #include <cstddef>
 #include <utility>
 
+#include "clawgate/core/ascii.hpp"
 #include "clawgate/core/crypto.hpp"
 
 namespace clawgate::auth {
 namespace {
 
-constexpr std::string_view kScheme = "bearer";
+using core::ascii_lower;
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr std::string_view kScheme = "bearer";
 
 }  // namespace
 

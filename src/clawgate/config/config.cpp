@@ -17,6 +17,7 @@
 #include <system_error>
 #include <utility>
 
+#include "clawgate/core/ascii.hpp"
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/json/strict.hpp"
 #include "clawgate/proxy/webhook_url.hpp"
@@ -26,6 +27,7 @@ namespace clawgate::config {
 namespace {
 
 namespace fs = std::filesystem;
+using core::ascii_lower;
 using nlohmann::json;
 
 // Thrown inside this file only; parse_config turns it into a LoadError, so nothing escapes.
@@ -255,13 +257,6 @@ struct Url {
 
 bool host_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-std::string ascii_lower(std::string s) {
-  for (auto& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
 }
 
 // A DNS name: dot-separated labels of [a-z0-9_-] (underscores for container names). A name whose

@@ -5,9 +5,12 @@
 #include <utility>
 #include <vector>
 
+#include "clawgate/core/ascii.hpp"
+
 namespace clawgate::request {
 namespace {
 
+using core::ascii_lower;
 using nlohmann::json;
 
 constexpr std::string_view kInvalidModel =
@@ -49,14 +52,6 @@ std::string_view ascii_trim(std::string_view s) {
   while (!s.empty() && ws(s.front())) s.remove_prefix(1);
   while (!s.empty() && ws(s.back())) s.remove_suffix(1);
   return s;
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // ^[a-z0-9][a-z0-9_-]{0,63}$, case-insensitive (the gateway's VALID_ID_RE).

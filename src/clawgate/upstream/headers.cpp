@@ -1,22 +1,13 @@
 #include "clawgate/upstream/headers.hpp"
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <set>
 
-#include <boost/beast/core/string.hpp>
+#include "clawgate/core/ascii.hpp"
 
 namespace clawgate::upstream {
 namespace {
-
-// Field names are ASCII tokens (RFC 9110 §5.1): lower-cased here without the locale's tolower,
-// a library call per byte.
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
@@ -38,7 +29,7 @@ std::set<std::string> connection_listed(const http::fields& in) {
       std::string_view tok = v.substr(0, comma);
       while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
       while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-      if (!tok.empty()) out.insert(lower(tok));
+      if (!tok.empty()) out.insert(core::ascii_lower(tok));
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
     }
@@ -69,7 +60,7 @@ void rebuild_request_fields(const http::fields& in,
                             http::fields& out) {
   const auto listed = connection_listed(in);
   for (const auto& f : in) {
-    const std::string n = lower(f.name_string());
+    const std::string n = core::ascii_lower(f.name_string());
     if (!forwards_header(n, allowed_openclaw) || listed.count(n) != 0) continue;
     out.insert(f.name_string(), f.value());
   }
@@ -82,7 +73,7 @@ void rebuild_request_fields(const http::fields& in,
 void filter_response_fields(const http::fields& in, http::fields& out) {
   const auto listed = connection_listed(in);
   for (const auto& f : in) {
-    const std::string n = lower(f.name_string());
+    const std::string n = core::ascii_lower(f.name_string());
     if (is_hop_by_hop(n) || n == "content-length" || starts_with(n, "proxy-") ||
         listed.count(n) != 0) {
       continue;
