@@ -13,6 +13,8 @@
 #include <system_error>
 #include <variant>
 
+#include "clawgate/core/ascii.hpp"
+
 namespace clawgate::proxy {
 
 // Where the events go, split for the resolver, the request line and the Host header.
@@ -37,10 +39,7 @@ inline std::variant<WebhookUrl, std::string> parse_webhook_url(std::string_view 
   if (sep == std::string_view::npos) {
     return std::string("must be an http:// URL (http://host[:port][/path])");
   }
-  std::string scheme(url.substr(0, sep));
-  for (auto& c : scheme) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
+  const std::string scheme = core::ascii_lower(url.substr(0, sep));
   if (scheme != "http" && scheme != "https") {
     // Echo the scheme only when it looks like one (no ':' or '@' that could belong to a secret).
     const bool echo =

@@ -2,6 +2,8 @@
 
 #include <cstddef>
 
+#include "clawgate/core/ascii.hpp"
+
 namespace clawgate::http {
 namespace {
 
@@ -25,15 +27,7 @@ bool is_target_char(char c) {
   return kAllowed.find(c) != std::string_view::npos;
 }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
+using core::ascii_iequals;
 
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -159,13 +153,13 @@ HeadCheck check_request_head(std::string_view head) {
       }
     }
 
-    if (iequals(name, "content-length")) {
+    if (ascii_iequals(name, "content-length")) {
       ++content_length_count;
       content_length = value;
-    } else if (iequals(name, "transfer-encoding")) {
+    } else if (ascii_iequals(name, "transfer-encoding")) {
       ++transfer_encoding_count;
       transfer_encoding = value;
-    } else if (iequals(name, "host")) {
+    } else if (ascii_iequals(name, "host")) {
       ++host_count;
     }
   }
@@ -186,7 +180,7 @@ HeadCheck check_request_head(std::string_view head) {
   if (transfer_encoding_count == 1) {
     // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
     if (!http11) return refuse(400, "Transfer-Encoding in an HTTP/1.0 request");
-    if (!iequals(trim_ows(transfer_encoding), "chunked")) {
+    if (!ascii_iequals(trim_ows(transfer_encoding), "chunked")) {
       return refuse(501, "unsupported transfer coding");
     }
   }

@@ -17,6 +17,7 @@
 #include <utility>
 #include <variant>
 
+#include "clawgate/core/ascii.hpp"
 #include "clawgate/policy/policy.hpp"
 
 // The functions outside the anonymous namespaces are shared with policy.cpp, which declares
@@ -29,13 +30,7 @@ namespace {
 
 // ---- small helpers ---------------------------------------------------------------------------
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = lower(c);
-  return out;
-}
+using core::ascii_lower;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -43,7 +38,7 @@ bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' 
 
 int hex_value(char c) {
   if (is_digit(c)) return c - '0';
-  return lower(c) - 'a' + 10;
+  return ascii_lower(c) - 'a' + 10;
 }
 
 bool has_control(std::string_view s) {
@@ -126,7 +121,7 @@ std::size_t code_points(std::string_view s) {
 
 // Leftmost occurrence of `needle` in `hay` (KMP: linear, whatever the input).
 std::size_t find_linear(std::string_view hay, std::string_view needle, bool ci) {
-  const auto eq = [ci](char a, char b) { return ci ? lower(a) == lower(b) : a == b; };
+  const auto eq = [ci](char a, char b) { return ci ? ascii_lower(a) == ascii_lower(b) : a == b; };
   if (needle.empty()) return 0;
   std::vector<std::size_t> fail(needle.size(), 0);
   for (std::size_t i = 1, k = 0; i < needle.size(); ++i) {
@@ -151,7 +146,7 @@ bool glob_match(std::string_view pat, std::string_view s, bool ci) {
   const auto same = [ci](std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
-      if (ci ? lower(a[i]) != lower(b[i]) : a[i] != b[i]) return false;
+      if (ci ? ascii_lower(a[i]) != ascii_lower(b[i]) : a[i] != b[i]) return false;
     }
     return true;
   };
@@ -255,7 +250,7 @@ bool is_ascii(std::string_view s) {
 std::optional<std::string> normalize_name(std::string_view in) {
   if (!in.empty() && in.back() == '.') in.remove_suffix(1);
   if (in.empty() || !valid_utf8(in)) return std::nullopt;
-  std::string out = lower(in);
+  std::string out = ascii_lower(in);
   bool ace = false;
   for (std::size_t i = 0; i + 4 <= out.size(); ++i) {
     if ((i == 0 || out[i - 1] == '.') && out.compare(i, 4, "xn--") == 0) ace = true;
@@ -271,7 +266,7 @@ std::optional<std::string> normalize_name(std::string_view in) {
       if (ascii != nullptr) idn2_free(ascii);
       return std::nullopt;
     }
-    out = lower(ascii);
+    out = ascii_lower(ascii);
     idn2_free(ascii);
     if (!out.empty() && out.back() == '.') out.pop_back();  // a mapped ideographic full stop
   }
@@ -350,7 +345,7 @@ std::variant<HostPattern, std::string> parse_host_pattern(std::string_view pat) 
       if (inner.find('.') == std::string_view::npos || inner.size() < 4) {
         return std::string("invalid IPvFuture literal");
       }
-      hp.host = "[" + lower(inner) + "]";
+      hp.host = "[" + ascii_lower(inner) + "]";
       return hp;
     }
     auto v6 = boost::urls::parse_ipv6_address(inner);
@@ -425,7 +420,7 @@ std::variant<UrlHost, std::string> url_host(std::string_view value) {
   const auto parsed = parse_url(*buffer);
   if (!parsed) return std::string("not a URL (RFC 3986)");
   const boost::urls::url_view& u = *parsed;
-  const std::string scheme = lower(std::string_view(u.scheme()));
+  const std::string scheme = ascii_lower(std::string_view(u.scheme()));
   if (scheme != "http" && scheme != "https") {
     return "scheme " + quote(scheme) + " is not http or https";
   }
@@ -449,7 +444,7 @@ std::variant<UrlHost, std::string> url_host(std::string_view value) {
       out.literal_only = true;
       return out;
     case boost::urls::host_type::ipvfuture:
-      out.host = lower(std::string_view(u.encoded_host()));
+      out.host = ascii_lower(std::string_view(u.encoded_host()));
       out.literal_only = true;
       return out;
     case boost::urls::host_type::name:
@@ -525,9 +520,9 @@ std::string check_url_scheme(std::string_view value, const std::vector<std::stri
   if (!buffer) return "not a URL (invalid UTF-8)";
   const auto parsed = parse_url(*buffer);
   if (!parsed) return "not a URL (RFC 3986)";
-  const std::string scheme = lower(std::string_view(parsed->scheme()));
+  const std::string scheme = ascii_lower(std::string_view(parsed->scheme()));
   for (const auto& s : schemes) {
-    if (lower(s) == scheme) return "";
+    if (ascii_lower(s) == scheme) return "";
   }
   return "scheme " + quote(scheme) + " is not listed";
 }
@@ -855,7 +850,7 @@ class ConstraintReader {
     std::vector<std::string> out;
     for (const auto& e : x) {
       if (!e.is_string() || !valid_scheme(e.get_ref<const std::string&>())) return kWhat;
-      std::string s = lower(e.get_ref<const std::string&>());
+      std::string s = ascii_lower(e.get_ref<const std::string&>());
       if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(std::move(s));
     }
     c.url_scheme_in = std::move(out);

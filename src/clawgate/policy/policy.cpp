@@ -18,6 +18,7 @@
 #include <string_view>
 #include <utility>
 
+#include "clawgate/core/ascii.hpp"
 #include "clawgate/core/crypto.hpp"
 #include "clawgate/json/strict.hpp"
 
@@ -63,12 +64,7 @@ constexpr std::array<std::string_view, 6> kMessageRoles = {"system",    "develop
                                                            "assistant", "tool",      "function"};
 constexpr std::array<std::string_view, 5> kRateKeys = {"identity", "role", "tool", "agent", "risk"};
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string ascii_lower(std::string s) {
-  for (auto& c : s) c = ascii_lower(c);
-  return s;
-}
+using core::ascii_lower;
 
 bool has_control(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) {

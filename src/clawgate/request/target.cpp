@@ -10,6 +10,7 @@
 namespace clawgate::request {
 namespace {
 
+using core::ascii_istarts_with;
 using core::ascii_lower;
 using nlohmann::json;
 
@@ -63,10 +64,6 @@ bool is_agent_id(std::string_view id) {
     if (!alnum && (i == 0 || (c != '_' && c != '-'))) return false;
   }
   return true;
-}
-
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && ascii_lower(s.substr(0, prefix.size())) == prefix;
 }
 
 // Error accumulator: the first type error wins.
@@ -193,9 +190,9 @@ std::variant<std::string, TargetError> agent_from_model(const json& body) {
   const std::string lowered = ascii_lower(raw);
   if (lowered == "openclaw" || lowered == "openclaw/default") return std::string("main");
   std::string_view id;
-  if (starts_with_ci(raw, "openclaw/") || starts_with_ci(raw, "openclaw:")) {
+  if (ascii_istarts_with(raw, "openclaw/") || ascii_istarts_with(raw, "openclaw:")) {
     id = raw.substr(9);
-  } else if (starts_with_ci(raw, "agent:")) {
+  } else if (ascii_istarts_with(raw, "agent:")) {
     id = raw.substr(6);
   } else {
     return TargetError{std::string(kInvalidModel)};

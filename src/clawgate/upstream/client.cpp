@@ -10,6 +10,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "clawgate/core/ascii.hpp"
 #include "clawgate/server/client_connection.hpp"
 #include "clawgate/server/http_write.hpp"
 
@@ -132,9 +133,7 @@ Exchange::Exchange(Client& client, ConnectionPtr conn) : client_(client), conn_(
 bool Exchange::is_event_stream() const {
   const auto it = parser_.get().find(http::field::content_type);
   if (it == parser_.get().end()) return false;
-  static constexpr std::string_view kType = "text/event-stream";
-  const std::string_view v = it->value();
-  return v.size() >= kType.size() && beast::iequals(v.substr(0, kType.size()), kType);
+  return core::ascii_istarts_with(it->value(), "text/event-stream");
 }
 
 task<Failure> Exchange::read_some(std::string& out, Clock::duration budget, bool lean) {

@@ -1,5 +1,5 @@
 // core::ascii_lower: A-Z become a-z; every other byte, the ones next to A and Z and non-ASCII
-// included, stays as it is.
+// included, stays as it is. ascii_iequals / ascii_istarts_with compare with that folding only.
 
 #include "clawgate/core/ascii.hpp"
 
@@ -19,6 +19,20 @@ TEST(AsciiLower, OnlyAsciiCapitalsChange) {
   EXPECT_EQ(ascii_lower(std::string_view("X-OpenClaw-Agent-ID @[`{ \xc3\x84")),
             "x-openclaw-agent-id @[`{ \xc3\x84");
   EXPECT_EQ(ascii_lower(std::string_view("")), "");
+}
+
+TEST(AsciiLower, EqualityAndPrefixFoldOnlyAsciiCase) {
+  EXPECT_TRUE(ascii_iequals("Content-Length", "content-LENGTH"));
+  EXPECT_TRUE(ascii_iequals("", ""));
+  EXPECT_FALSE(ascii_iequals("host", "hosts"));
+  EXPECT_FALSE(ascii_iequals("chunked", "chunkee"));
+  EXPECT_FALSE(ascii_iequals("@", "`"));  // 0x40 and 0x60 differ by the case bit, not by case
+  EXPECT_FALSE(ascii_iequals("\xc3\x84", "\xc3\xa4"));  // Ä and ä: not ASCII, not folded
+  EXPECT_TRUE(ascii_istarts_with("Text/Event-Stream; charset=utf-8", "text/event-stream"));
+  EXPECT_TRUE(ascii_istarts_with("OpenClaw/ops", "openclaw/"));
+  EXPECT_TRUE(ascii_istarts_with("x", ""));
+  EXPECT_FALSE(ascii_istarts_with("text/event", "text/event-stream"));
+  EXPECT_FALSE(ascii_istarts_with("application/json", "text/event-stream"));
 }
 
 }  // namespace
