@@ -9,10 +9,6 @@
 namespace clawgate::upstream {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
-}
-
 // RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy ones proxies still see.
 bool is_hop_by_hop(std::string_view n) {
   return n == "connection" || n == "keep-alive" || n == "te" || n == "trailer" ||
@@ -44,11 +40,11 @@ bool forwards_header(std::string_view n, const std::vector<std::string>& allowed
       n == "expect" || n == "accept-encoding" || n == "forwarded" || n == "x-real-ip") {
     return false;
   }
-  if (is_hop_by_hop(n) || starts_with(n, "proxy-") || starts_with(n, "x-forwarded-") ||
-      starts_with(n, "x-clawgate-")) {
+  if (is_hop_by_hop(n) || n.starts_with("proxy-") || n.starts_with("x-forwarded-") ||
+      n.starts_with("x-clawgate-")) {
     return false;
   }
-  if (starts_with(n, "x-openclaw-")) {
+  if (n.starts_with("x-openclaw-")) {
     return std::find(allowed_openclaw.begin(), allowed_openclaw.end(), n) != allowed_openclaw.end();
   }
   return true;
@@ -74,7 +70,7 @@ void filter_response_fields(const http::fields& in, http::fields& out) {
   const auto listed = connection_listed(in);
   for (const auto& f : in) {
     const std::string n = core::ascii_lower(f.name_string());
-    if (is_hop_by_hop(n) || n == "content-length" || starts_with(n, "proxy-") ||
+    if (is_hop_by_hop(n) || n == "content-length" || n.starts_with("proxy-") ||
         listed.count(n) != 0) {
       continue;
     }
