@@ -95,31 +95,13 @@ done
 echo
 
 # --- 2. the request path ------------------------------------------------------------------------
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-cc -O2 -o "$work/upstream" bench/upstream.c
-"$work/upstream" -p 0 >"$work/upstream.out" &
-pids+=($!)
-for _ in $(seq 50); do grep -q '^PORT' "$work/upstream.out" && break; sleep 0.1; done
-upstream_port="$(awk '/^PORT/ {print $2}' "$work/upstream.out")"
-[ -n "$upstream_port" ] || die "the upstream did not start"
-client_token="$("$bin" token new)"
-token="$(jq -r .token <<<"$client_token")"
-token_sha="$(jq -r .token_sha256 <<<"$client_token")"
+# free_port, start_upstream, new_client, clawgate_config, wait_ready.
+# shellcheck source=bench/loopback.sh
+source bench/loopback.sh
+start_upstream upstream
+new_client
 port="$(free_port)"
-cat >"$work/clawgate.json" <<JSON
-{
-  "listen": "127.0.0.1:$port",
-  "admin_listen": null,
-  "upstream": {"url": "http://127.0.0.1:$upstream_port", "token_env": "OPENCLAW_GATEWAY_TOKEN"},
-  "clients": [{"id": "bench", "token_sha256": "$token_sha", "roles": ["agent"]}],
-  "policy_file": "$root/policies/default.json",
-  "audit": {"file": "$work/audit.jsonl", "fsync": "batch", "hmac_key_env": "CLAWGATE_AUDIT_KEY"},
-  "approvals": {"state_file": "$work/approvals.jsonl"},
-  "threads": 1
-}
-JSON
+clawgate_config "$work" "$port" "$up_port" batch 1
 OPENCLAW_GATEWAY_TOKEN="bench-gateway-token"
 # A fixed key: the key is one of the secrets every record is searched for, so its bytes are part
 # of what is measured (a random key made the count move by up to 3% between runs before 2026-11-23).
@@ -131,19 +113,11 @@ valgrind --tool=callgrind --callgrind-out-file="$work/serve" "$bin" serve \
   --config "$work/clawgate.json" 2>"$work/serve.log" &
 vg=$!
 pids+=("$vg")
-ready=0
-for _ in $(seq 600); do
-  if curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; then
-    ready=1
-    break
-  fi
-  sleep 0.1
-done
-((ready)) || die "clawgate did not become ready under callgrind ($work/serve.log)"
+wait_ready "$vg" "$port" 60 "$work/serve.log"
 
 # send PATH BODY N STATUS: N sequential keep-alive requests, each answered with STATUS.
 send() {
-  python3 - "$port" "$1" "$root/bench/bodies/$2.json" "$token" "$3" "$4" <<'PY'
+  python3 - "$port" "$1" "$root/bench/bodies/$2.json" "$client_token" "$3" "$4" <<'PY'
 import http.client, sys
 port, path, body_file, token, n, want = sys.argv[1:]
 body = open(body_file, "rb").read()

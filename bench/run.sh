@@ -108,20 +108,10 @@ stop() {
   pids=("${kept[@]}")
 }
 
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.1 s until it succeeds.
-wait_for() {
-  local limit="$1" what="$2"
-  shift 2
-  local deadline=$((SECONDS + limit))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "$what not ready after ${limit}s"
-    sleep 0.1
-  done
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# free_port, wait_for, start_upstream, new_client, clawgate_config, wait_ready.
+server_prefix=(taskset -c "$server_cpu")
+# shellcheck source=bench/loopback.sh
+source bench/loopback.sh
 
 # cpu_ticks PID...: utime+stime of the processes (all their threads), in clock ticks.
 cpu_ticks() {
@@ -137,18 +127,6 @@ cpu_ticks() {
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # --- upstreams ---------------------------------------------------------------------------------
-cc -O2 -o "$work/upstream" bench/upstream.c
-
-# start_upstream NAME ARGS...: sets up_pid and up_port.
-start_upstream() {
-  local name="$1"
-  shift
-  taskset -c "$server_cpu" "$work/upstream" -p 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=("$!")
-  up_pid=$!
-  wait_for 5 "upstream $name" grep -q '^PORT ' "$work/$name.out"
-  up_port="$(awk '/^PORT / {print $2}' "$work/$name.out")"
-}
 start_upstream fast
 fast_pid=$up_pid fast_port=$up_port
 start_upstream slow -d "$slow_ms"
@@ -195,7 +173,7 @@ $(nginx_site "$nginx_fast_port" fast)
 $(nginx_site "$nginx_slow_port" slow)
 }
 EOF
-taskset -c "$server_cpu" "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" \
+"${server_prefix[@]}" "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" \
   -g 'daemon off;' 2>"$work/nginx/stderr.log" &
 pids+=("$!")
 nginx_pid=$!
@@ -205,10 +183,8 @@ nginx_pids=("$nginx_pid" "${nginx_workers[@]}")
 log "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*: //') on :$nginx_fast_port (fast), :$nginx_slow_port (slow); processes ${nginx_pids[*]}"
 
 # --- clawgate ----------------------------------------------------------------------------------
-client_token="$("$bin" token new)"
-token="$(jq -r .token <<<"$client_token")"
-token_sha="$(jq -r .token_sha256 <<<"$client_token")"
-export BENCH_TOKEN="$token"
+new_client
+export BENCH_TOKEN="$client_token"
 OPENCLAW_GATEWAY_TOKEN=bench-gateway-token
 CLAWGATE_AUDIT_KEY="$(openssl rand -hex 32)"
 CLAWGATE_LOG_LEVEL=warn
@@ -217,29 +193,12 @@ export OPENCLAW_GATEWAY_TOKEN CLAWGATE_AUDIT_KEY CLAWGATE_LOG_LEVEL
 # start_clawgate NAME UPSTREAM_PORT FSYNC MAX_CONNECTIONS: sets cg_pid and cg_port.
 start_clawgate() {
   local name="$1" upstream_port="$2" fsync="$3" maxconn="$4" dir="$work/$1"
-  mkdir -p "$dir"
   cg_port="$(free_port)"
-  cat >"$dir/clawgate.json" <<EOF
-{
-  "listen": "127.0.0.1:$cg_port",
-  "admin_listen": null,
-  "upstream": {
-    "url": "http://127.0.0.1:$upstream_port",
-    "token_env": "OPENCLAW_GATEWAY_TOKEN",
-    "max_connections": $maxconn
-  },
-  "clients": [{"id": "bench", "token_sha256": "$token_sha", "roles": ["agent"]}],
-  "policy_file": "$root/policies/default.json",
-  "audit": {"file": "$dir/audit.jsonl", "fsync": "$fsync", "hmac_key_env": "CLAWGATE_AUDIT_KEY"},
-  "approvals": {"state_file": "$dir/approvals.jsonl"},
-  "limits": {"max_connections": $maxconn},
-  "threads": $cg_threads
-}
-EOF
-  taskset -c "$server_cpu" "$bin" serve --config "$dir/clawgate.json" 2>"$dir/clawgate.log" &
+  clawgate_config "$dir" "$cg_port" "$upstream_port" "$fsync" "$cg_threads" "$maxconn"
+  "${server_prefix[@]}" "$bin" serve --config "$dir/clawgate.json" 2>"$dir/clawgate.log" &
   pids+=("$!")
   cg_pid=$!
-  wait_for 20 "clawgate $name" curl -sf -o /dev/null "http://127.0.0.1:$cg_port/readyz"
+  wait_ready "$cg_pid" "$cg_port" 20 "$dir/clawgate.log"
 }
 start_clawgate cg-always-fast "$fast_port" always 1024
 cga_fast_pid=$cg_pid cga_fast_port=$cg_port
@@ -280,7 +239,7 @@ ncells="$(wc -l <"$cells")"
 # Each URL answers as expected before anything is measured.
 while IFS='|' read -r _ body expect _ target url _; do
   code="$(curl -s -o "$work/check.out" -w '%{http_code}' --max-time 5 -X POST \
-    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $client_token" -H 'Content-Type: application/json' \
     --data-binary "@$bodies/$body.json" "$url" </dev/null)" || code=000
   want=200
   [ "$expect" = deny ] && want=403
@@ -349,7 +308,7 @@ start_upstream sse -d "$slow_ms" -i 1000
 sse_pid=$up_pid sse_port=$up_port
 start_clawgate cg-hold "$sse_port" always $((hold + 1000))
 hold_pid=$cg_pid hold_port=$cg_port
-curl -sf -o /dev/null --max-time 5 -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+curl -sf -o /dev/null --max-time 5 -H "Authorization: Bearer $client_token" -H 'Content-Type: application/json' \
   --data-binary "@$bodies/chat.json" "http://127.0.0.1:$hold_port/v1/chat/completions" ||
   die "the hold clawgate does not answer"
 sleep 1

@@ -1,7 +1,8 @@
 // Benchmark upstream for bench/run.sh: a stand-in for the OpenClaw gateway that costs the
 // proxies under test as little CPU as possible. One thread, epoll, HTTP/1.1 keep-alive,
-// 127.0.0.1 only. Built with `cc -O2` by bench/run.sh, bench/instructions.sh and
-// scripts/pgo-train.sh (the Release build's training); it is not part of the CMake build.
+// 127.0.0.1 only. Built with `cc -O2` and started by bench/loopback.sh, for bench/run.sh,
+// bench/instructions.sh and scripts/pgo-train.sh (the Release build's training); it is not part
+// of the CMake build.
 //
 //   upstream [-p PORT] [-d DELAY_MS] [-i SSE_INTERVAL_MS]
 //

@@ -39,7 +39,7 @@ current() {
   local f
   [ -f "$profile/.trained" ] || return 1
   for f in "$bin" scripts/pgo-train.sh scripts/pgo-workload.py bench/upstream.c \
-    policies/default.json; do
+    bench/loopback.sh policies/default.json; do
     [ "$profile/.trained" -nt "$f" ] || return 1
   done
 }
@@ -58,9 +58,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# free_port, start_upstream, new_client, clawgate_config, wait_ready.
+# shellcheck source=bench/loopback.sh
+source bench/loopback.sh
 
 # The profile accumulates over runs of the binary: start from none.
 rm -rf "$profile"
@@ -69,53 +69,25 @@ mkdir -p "$profile"
 # The servers on one CPU and the client on another, where there are two, as in bench/run.sh: the
 # client's 64 connections then keep clawgate busy, and the profile is the one of a loaded server
 # (requests decided, audited and sent in groups), not of one waiting for each request.
-server_cpu=() client_cpu=()
+server_prefix=() client_prefix=()
 if taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
-  server_cpu=(taskset -c 0) client_cpu=(taskset -c 1)
+  server_prefix=(taskset -c 0) client_prefix=(taskset -c 1)
 fi
 
-cc -O2 -o "$work/upstream" bench/upstream.c
-"${server_cpu[@]}" "$work/upstream" -p 0 >"$work/upstream.out" 2>&1 &
-pids+=("$!")
-disown "$!" # killed at exit: no job notice for it
-for _ in $(seq 100); do
-  grep -q '^PORT ' "$work/upstream.out" && break
-  sleep 0.1
-done
-upstream_port="$(awk '/^PORT /{print $2}' "$work/upstream.out")"
-[ -n "$upstream_port" ] || die "bench/upstream.c did not start: $(cat "$work/upstream.out")"
-
-client="$("$bin" token new)"
-token="$(jq -r .token <<<"$client")"
+start_upstream upstream
+disown "$up_pid" # killed at exit: no job notice for it
+new_client
 port="$(free_port)"
-cat >"$work/clawgate.json" <<EOF
-{
-  "listen": "127.0.0.1:$port",
-  "admin_listen": null,
-  "upstream": {"url": "http://127.0.0.1:$upstream_port", "token_env": "OPENCLAW_GATEWAY_TOKEN"},
-  "clients": [
-    {"id": "pgo", "token_sha256": "$(jq -r .token_sha256 <<<"$client")", "roles": ["agent"]}
-  ],
-  "policy_file": "$root/policies/default.json",
-  "audit": {"file": "$work/audit.jsonl", "fsync": "batch", "hmac_key_env": "CLAWGATE_AUDIT_KEY"},
-  "approvals": {"state_file": "$work/approvals.jsonl"},
-  "threads": 1
-}
-EOF
+clawgate_config "$work" "$port" "$up_port" batch 1
 OPENCLAW_GATEWAY_TOKEN=pgo-gateway-token CLAWGATE_AUDIT_KEY="$(openssl rand -hex 32)" \
-  CLAWGATE_LOG_LEVEL=warn "${server_cpu[@]}" "$bin" serve --config "$work/clawgate.json" \
+  CLAWGATE_LOG_LEVEL=warn "${server_prefix[@]}" "$bin" serve --config "$work/clawgate.json" \
   2>"$work/clawgate.log" &
 cg=$!
 pids+=("$cg")
-for _ in $(seq 200); do
-  curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break
-  kill -0 "$cg" 2>/dev/null || die "clawgate exited at start: $(cat "$work/clawgate.log")"
-  sleep 0.1
-done
-curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || die "clawgate not ready after 20 s"
+wait_ready "$cg" "$port" 20 "$work/clawgate.log"
 
 log "training on scripts/pgo-workload.py"
-"${client_cpu[@]}" python3 scripts/pgo-workload.py "$port" "$token" ||
+"${client_prefix[@]}" python3 scripts/pgo-workload.py "$port" "$client_token" ||
   die "the training workload did not get the answers it expects (above)"
 
 # The profile is written when the process exits normally: SIGTERM drains and exits 0.
