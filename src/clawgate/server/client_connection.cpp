@@ -35,7 +35,10 @@ ClientConnection::ClientConnection(socket_t sock, ConnectionLimits limits)
   const auto ep = sock_.remote_endpoint(ec);
   if (!ec) {
     peer_ = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
-    peer_ += ":" + std::to_string(ep.port());
+    // Appended in two steps: `":" + std::to_string(...)` made GCC 12 warn (-Wrestrict, a
+    // false positive in its inlined string insert).
+    peer_ += ':';
+    peer_ += std::to_string(ep.port());
   }
   sock_.set_option(tcp::no_delay(true), ec);
 }
