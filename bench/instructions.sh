@@ -98,7 +98,7 @@ echo
 # free_port, start_upstream, new_client, clawgate_config, wait_ready.
 # shellcheck source=bench/loopback.sh
 source bench/loopback.sh
-start_upstream upstream
+start_upstream fast
 new_client
 port="$(free_port)"
 clawgate_config "$work" "$port" "$up_port" batch 1

@@ -37,7 +37,12 @@ start_upstream() {
   "${server_prefix[@]}" "$work/upstream" -p 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
   up_pid=$!
   pids+=("$up_pid")
-  wait_for 5 "upstream $name" grep -q '^PORT ' "$work/$name.out"
+  local deadline=$((SECONDS + 5))
+  until grep -q '^PORT ' "$work/$name.out"; do
+    kill -0 "$up_pid" 2>/dev/null || die "upstream $name exited at start: $(cat "$work/$name.err")"
+    ((SECONDS < deadline)) || die "upstream $name not listening after 5s"
+    sleep 0.1
+  done
   up_port="$(awk '/^PORT / {print $2}' "$work/$name.out")"
 }
 

@@ -74,7 +74,7 @@ if taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
   server_prefix=(taskset -c 0) client_prefix=(taskset -c 1)
 fi
 
-start_upstream upstream
+start_upstream fast
 disown "$up_pid" # killed at exit: no job notice for it
 new_client
 port="$(free_port)"
