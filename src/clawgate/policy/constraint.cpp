@@ -144,11 +144,7 @@ std::size_t find_linear(std::string_view hay, std::string_view needle, bool ci) 
 // exact for `*`-only globs), each with KMP: O(len(pattern) + len(value)), never backtracking.
 bool glob_match(std::string_view pat, std::string_view s, bool ci) {
   const auto same = [ci](std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (ci ? ascii_lower(a[i]) != ascii_lower(b[i]) : a[i] != b[i]) return false;
-    }
-    return true;
+    return ci ? core::ascii_iequals(a, b) : a == b;
   };
   const std::size_t first = pat.find('*');
   if (first == std::string_view::npos) return same(pat, s);
