@@ -13,14 +13,18 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.1 s until it succeeds; dies naming WHAT
-# when SECONDS pass first.
+# wait_for SECONDS WHAT PID LOG COMMAND...: polls COMMAND every 0.1 s until it succeeds; dies
+# naming WHAT, with the end of LOG (its stderr), when process PID exits first, or when SECONDS pass.
+# PID and LOG "-": no process to watch.
 wait_for() {
-  local limit="$1" what="$2"
-  shift 2
-  local deadline=$((SECONDS + limit))
+  local limit="$1" what="$2" pid="$3" log_file="$4"
+  shift 4
+  local deadline=$((SECONDS + limit)) where=""
+  [ "$log_file" = - ] || where=" ($log_file)"
   until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "$what not ready after ${limit}s"
+    [ "$pid" = - ] || kill -0 "$pid" 2>/dev/null ||
+      die "$what exited at start: $(tail -n 5 "$log_file")"
+    ((SECONDS < deadline)) || die "$what not ready after ${limit}s$where"
     sleep 0.1
   done
 }
@@ -37,12 +41,7 @@ start_upstream() {
   "${server_prefix[@]}" "$work/upstream" -p 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
   up_pid=$!
   pids+=("$up_pid")
-  local deadline=$((SECONDS + 5))
-  until grep -q '^PORT ' "$work/$name.out"; do
-    kill -0 "$up_pid" 2>/dev/null || die "upstream $name exited at start: $(cat "$work/$name.err")"
-    ((SECONDS < deadline)) || die "upstream $name not listening after 5s"
-    sleep 0.1
-  done
+  wait_for 5 "upstream $name" "$up_pid" "$work/$name.err" grep -q '^PORT ' "$work/$name.out"
   up_port="$(awk '/^PORT / {print $2}' "$work/$name.out")"
 }
 
@@ -89,11 +88,5 @@ EOF
 # wait_ready PID PORT SECONDS LOG: waits for clawgate (PID) to answer /readyz on PORT; dies with
 # its LOG when it exits first or is not ready within SECONDS.
 wait_ready() {
-  local pid="$1" port="$2" limit="$3" log_file="$4"
-  local deadline=$((SECONDS + limit))
-  until curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; do
-    kill -0 "$pid" 2>/dev/null || die "clawgate exited at start: $(tail -n 5 "$log_file")"
-    ((SECONDS < deadline)) || die "clawgate not ready after ${limit}s ($log_file)"
-    sleep 0.1
-  done
+  wait_for "$3" clawgate "$1" "$4" curl -sf -o /dev/null "http://127.0.0.1:$2/readyz"
 }

@@ -177,7 +177,8 @@ EOF
   -g 'daemon off;' 2>"$work/nginx/stderr.log" &
 pids+=("$!")
 nginx_pid=$!
-wait_for 10 nginx curl -sf -o /dev/null "http://127.0.0.1:$nginx_fast_port/readyz"
+wait_for 10 nginx "$nginx_pid" "$work/nginx/stderr.log" \
+  curl -sf -o /dev/null "http://127.0.0.1:$nginx_fast_port/readyz"
 mapfile -t nginx_workers < <(pgrep -P "$nginx_pid")
 nginx_pids=("$nginx_pid" "${nginx_workers[@]}")
 log "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*: //') on :$nginx_fast_port (fast), :$nginx_slow_port (slow); processes ${nginx_pids[*]}"
@@ -335,7 +336,7 @@ for target in $((hold / 2)) "$hold"; do
   log "held $held streams ($failed failed) in ${secs}s; clawgate RSS $(rss_kib "$hold_pid") KiB, $fds fds"
 done
 exec {holder_in}>&-
-wait_for 30 "holder exit" bash -c "! kill -0 $holder_pid"
+wait_for 30 "holder exit" - - bash -c "! kill -0 $holder_pid"
 sleep 3
 rss_released="$(rss_kib "$hold_pid")"
 stop "$hold_pid"
