@@ -104,6 +104,10 @@ struct OpenError {
 namespace testing {
 using SyncFn = int (*)(int fd);
 void set_fdatasync(SyncFn fn);
+// Tests only: how much of the audit file's end stays in the page cache after a sync, and the
+// multiple of bytes it is dropped up to (8 MiB and 2 MiB unless set); reset restores those.
+void set_cached_tail(std::uint64_t tail_bytes, std::uint64_t align_bytes);
+void reset_cached_tail();
 }  // namespace testing
 
 // Opens (creating folders with mode 0700), resumes the chain from the last record (reading only

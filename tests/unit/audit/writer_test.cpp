@@ -1,24 +1,28 @@
 // The audit writer thread (issue #4): group commit, the fsync modes, awaiting completion from
-// coroutines, records held through an outage, and resuming from files whose last record is
-// larger than the tail window.
+// coroutines, records held through an outage, resuming from files whose last record is larger
+// than the tail window, and what the log leaves in the page cache.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <condition_variable>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <mutex>
-#include <condition_variable>
-#include <atomic>
-#include <cerrno>
 #include <thread>
 
 #include "clawgate/audit/audit_log.hpp"
@@ -595,6 +599,138 @@ TEST_F(AuditWriterTest, DataWriterRefusesMembersOutOfKeyOrder) {
   EXPECT_EQ(w.finish(), R"({"bytes":"1","client":3})");
   DataWriter empty(*log);
   EXPECT_EQ(empty.finish(), "{}");
+}
+
+std::size_t page_size() { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
+
+// Which pages of `path` are in the page cache (mincore over a mapping that is never touched).
+std::vector<bool> cached_pages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(fd, 0) << path;
+  if (fd < 0) return {};
+  const auto size = static_cast<std::size_t>(std::filesystem::file_size(path));
+  std::vector<unsigned char> in_core((size + page_size() - 1) / page_size());
+  void* map = size == 0 ? MAP_FAILED : ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return {};
+  EXPECT_EQ(::mincore(map, size, in_core.data()), 0) << std::strerror(errno);
+  ::munmap(map, size);
+  std::vector<bool> cached;
+  for (const unsigned char c : in_core) cached.push_back((c & 1U) != 0);
+  return cached;
+}
+
+// Whether this file system lets synced pages go on POSIX_FADV_DONTNEED (tmpfs does not).
+bool drops_synced_pages(const std::string& dir) {
+  const std::string probe = dir + "/probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const std::string data(64 * 1024, 'p');
+  const bool written = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+                       ::fdatasync(fd) == 0 && ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
+  ::close(fd);
+  const auto cached = cached_pages(probe);
+  std::filesystem::remove(probe);
+  return written && !cached.empty() && std::count(cached.begin(), cached.end(), true) == 0;
+}
+
+// A tail of 64 KiB dropped up to multiples of 64 KiB (larger than the folios of these tests'
+// ~20 KB writes), so that a test writes a few hundred KB.
+struct SmallCachedTail {
+  static constexpr std::size_t kTail = 64 * 1024;
+  static constexpr std::size_t kAlign = 64 * 1024;
+  SmallCachedTail() { testing::set_cached_tail(kTail, kAlign); }
+  ~SmallCachedTail() { testing::reset_cached_tail(); }
+  SmallCachedTail(const SmallCachedTail&) = delete;
+  SmallCachedTail& operator=(const SmallCachedTail&) = delete;
+};
+
+// One round: 8 records nobody awaits and a decision, about 20 KB in all.
+void write_round(AuditLog& log) {
+  for (int i = 0; i < 8; ++i) {
+    log.enqueue({"t", "received", std::nullopt, "chat", {{"body", std::string(2200, 'b')}}});
+  }
+  ASSERT_TRUE(log.append({"t", "decided", std::nullopt, "chat", {{"decision", "allow"}}}, true));
+}
+
+// Rounds until `file` holds at least `bytes` (bounded: about 2 MB).
+void write_rounds(AuditLog& log, std::size_t bytes, const std::string& file) {
+  for (int round = 0; round < 100; ++round) {
+    if (std::filesystem::exists(file) && std::filesystem::file_size(file) >= bytes) return;
+    write_round(log);
+  }
+}
+
+// Cached pages that lie wholly below byte `to`.
+std::size_t cached_below(const std::vector<bool>& cached, std::size_t to) {
+  return static_cast<std::size_t>(
+      std::count(cached.begin(), cached.begin() + std::min(cached.size(), to / page_size()), true));
+}
+
+// Pages not cached among those holding bytes from `from` to the end.
+std::size_t uncached_from(const std::vector<bool>& cached, std::size_t from) {
+  return static_cast<std::size_t>(std::count(
+      cached.begin() + std::min(cached.size(), from / page_size()), cached.end(), false));
+}
+
+// The writer drops after it has completed the records a sync made durable: wait (bounded: 2 s;
+// batch syncs come every 200 ms) until nothing below `to` is cached; returns the pages left.
+std::vector<bool> wait_until_dropped_below(const std::string& file, std::size_t to) {
+  std::vector<bool> cached = cached_pages(file);
+  for (int i = 0; i < 40 && cached_below(cached, to) > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    cached = cached_pages(file);
+  }
+  return cached;
+}
+
+TEST_F(AuditWriterTest, SyncedLinesLeaveThePageCacheExceptTheFilesTail) {
+  if (!drops_synced_pages(dir_)) GTEST_SKIP() << dir_ << " keeps synced pages cached (tmpfs?)";
+  SmallCachedTail tail;
+  auto log = open();  // fsync "always": the writer thread syncs, then drops
+  write_rounds(*log, 320 * 1024, cfg_.file);
+  const std::size_t size = std::filesystem::file_size(cfg_.file);
+  // Everything synced but the last kTail bytes goes (up to the next multiple of kAlign)...
+  const auto cached =
+      wait_until_dropped_below(cfg_.file, size - SmallCachedTail::kTail - SmallCachedTail::kAlign);
+  ASSERT_FALSE(cached.empty());
+  EXPECT_EQ(cached_below(cached, size - SmallCachedTail::kTail - SmallCachedTail::kAlign), 0u)
+      << "synced audit lines are still in the page cache";
+  // ...and the tail, which a log shipper is about to read, stays.
+  EXPECT_EQ(uncached_from(cached, size - SmallCachedTail::kTail / 2), 0u)
+      << "the file's last lines were dropped too";
+  log->close();
+  const auto v = verify_files({cfg_.file}, cfg_.hmac_key);
+  EXPECT_TRUE(v.ok) << v.problem;
+}
+
+TEST_F(AuditWriterTest, BatchModesSyncerDropsWhatItSynced) {
+  if (!drops_synced_pages(dir_)) GTEST_SKIP() << dir_ << " keeps synced pages cached (tmpfs?)";
+  SmallCachedTail tail;
+  cfg_.fsync = config::FsyncMode::batch;
+  auto log = open();
+  write_rounds(*log, 320 * 1024, cfg_.file);
+  const std::size_t size = std::filesystem::file_size(cfg_.file);
+  const std::size_t to = size - SmallCachedTail::kTail - SmallCachedTail::kAlign;
+  EXPECT_EQ(cached_below(wait_until_dropped_below(cfg_.file, to), to), 0u)
+      << "the batch syncer left synced audit lines in the page cache";
+}
+
+TEST_F(AuditWriterTest, ARotatedFileLeavesThePageCacheWhole) {
+  if (!drops_synced_pages(dir_)) GTEST_SKIP() << dir_ << " keeps synced pages cached (tmpfs?)";
+  cfg_.rotate_bytes = 128 * 1024;  // below the default tail: only the rotation drops pages
+  auto log = open();
+  for (int round = 0; round < 100 && !std::filesystem::exists(cfg_.file + ".000001"); ++round) {
+    write_round(*log);
+  }
+  ASSERT_TRUE(std::filesystem::exists(cfg_.file + ".000001")) << "never rotated";
+  const auto cached = cached_pages(cfg_.file + ".000001");
+  ASSERT_FALSE(cached.empty());
+  EXPECT_EQ(std::count(cached.begin(), cached.end(), true), 0)
+      << "the rotated file is still in the page cache";
+  log->close();
+  const auto v = verify_files({cfg_.file + ".000001", cfg_.file}, cfg_.hmac_key);
+  EXPECT_TRUE(v.ok) << v.problem;
 }
 
 }  // namespace
